@@ -1,0 +1,347 @@
+//! The plugin configuration: JSON in the filter's `StringValue`, read once, checked field by field
+//! and compiled into the structures the request path uses.
+//!
+//! Every error names the field (`upstream.timeout_ms`) and the reason, and never the value: a
+//! misplaced secret must not end up in Envoy's log through an error message.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::auth::{is_token68, TokenEntry, TokenSet};
+use crate::upstream::Upstream;
+
+pub const CONFIG_VERSION: u64 = 1;
+pub const DEFAULT_SCIM_PREFIX: &str = "/api/scim/v2";
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 10_000;
+
+/// The compiled configuration, shared by every request of a VM.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The path the gateway owns, without a trailing slash: `/api/scim/v2`.
+    pub scim_prefix: String,
+    /// Largest request body accepted; larger ones are answered 413.
+    pub max_body_bytes: usize,
+    pub tokens: TokenSet,
+    pub upstream: Upstream,
+}
+
+/// A configuration error: which field, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), reason: reason.into() }
+}
+
+impl Config {
+    /// Parses and compiles the plugin configuration.
+    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+        // serde_json's syntax errors give a line and column, never the text around them.
+        let document: Value = serde_json::from_slice(bytes)
+            .map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
+        let root = Fields::of("", &document)?;
+        root.deny_unknown(&["version", "scim_prefix", "max_body_bytes", "tokens", "upstream"])?;
+
+        match root.integer("version")? {
+            Some(CONFIG_VERSION) => {}
+            Some(_) => return Err(error("version", format!("unsupported; this filter reads version {CONFIG_VERSION}"))),
+            None => return Err(error("version", format!("required; set it to {CONFIG_VERSION}"))),
+        }
+        let scim_prefix = match root.string("scim_prefix")? {
+            Some(prefix) => check_base_path(prefix, false).map_err(|r| error("scim_prefix", r))?,
+            None => DEFAULT_SCIM_PREFIX.to_string(),
+        };
+        let max_body_bytes = root
+            .integer_in("max_body_bytes", 1024..=16 * 1024 * 1024)?
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        Ok(Config {
+            scim_prefix,
+            max_body_bytes: usize::try_from(max_body_bytes).map_err(|_| error("max_body_bytes", "too large"))?,
+            tokens: tokens(&root)?,
+            upstream: upstream(&root)?,
+        })
+    }
+}
+
+fn tokens(root: &Fields) -> Result<TokenSet, ConfigError> {
+    let items = root.array("tokens")?.ok_or_else(|| error("tokens", "required: at least one {name, sha256}"))?;
+    if items.is_empty() {
+        return Err(error("tokens", "empty: no client could ever authenticate"));
+    }
+    let mut entries: Vec<TokenEntry> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let fields = Fields::of(&format!("tokens[{index}]"), item)?;
+        fields.deny_unknown(&["name", "sha256"])?;
+        let name = fields.required_string("name")?;
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
+            return Err(error(fields.path("name"), "1 to 64 characters from A-Z a-z 0-9 - _ (it becomes part of metric names)"));
+        }
+        let sha256 = decode_sha256(fields.required_string("sha256")?)
+            .ok_or_else(|| error(fields.path("sha256"), "expected the SHA-256 digest of the token as 64 hexadecimal characters"))?;
+        if sha256 == EMPTY_SHA256 {
+            return Err(error(fields.path("sha256"), "is the digest of the empty string"));
+        }
+        if entries.iter().any(|e| e.name == name) {
+            return Err(error(fields.path("name"), "duplicate token name"));
+        }
+        if entries.iter().any(|e| e.sha256 == sha256) {
+            return Err(error(fields.path("sha256"), "duplicate digest (the same token twice)"));
+        }
+        entries.push(TokenEntry { name: name.to_string(), sha256 });
+    }
+    Ok(TokenSet::new(entries))
+}
+
+fn upstream(root: &Fields) -> Result<Upstream, ConfigError> {
+    let value = root.get("upstream").ok_or_else(|| error("upstream", "required"))?;
+    let fields = Fields::of("upstream", value)?;
+    fields.deny_unknown(&["cluster", "authority", "base_path", "timeout_ms", "bearer_token"])?;
+    let cluster = fields.required_string("cluster")?;
+    if cluster.is_empty() {
+        return Err(error(fields.path("cluster"), "empty; name an Envoy cluster of the bootstrap"));
+    }
+    let authority = fields.required_string("authority")?;
+    if authority.is_empty() || !authority.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b)) {
+        return Err(error(fields.path("authority"), "expected host or host:port"));
+    }
+    let base_path = check_base_path(fields.required_string("base_path")?, true)
+        .map_err(|reason| error(fields.path("base_path"), reason))?;
+    let timeout_ms = fields.integer_in("timeout_ms", 1..=300_000)?.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
+    let bearer_token = fields.required_string("bearer_token")?;
+    if !is_token68(bearer_token.as_bytes()) {
+        return Err(error(fields.path("bearer_token"), "expected a non-empty bearer token (RFC 6750 token68 characters)"));
+    }
+    Ok(Upstream::new(cluster, authority, &base_path, Duration::from_millis(timeout_ms), bearer_token))
+}
+
+/// `/a/b` without a trailing slash, without query, fragment, dot segments or empty segments.
+/// The upstream base path may be empty (the SCIM root is the server's root).
+fn check_base_path(path: &str, may_be_empty: bool) -> Result<String, &'static str> {
+    if path.is_empty() && may_be_empty {
+        return Ok(String::new());
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("must start with '/'");
+    };
+    let segments_ok = rest.split('/').all(|s| {
+        !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    });
+    if segments_ok {
+        Ok(path.to_string())
+    } else {
+        Err("expected '/segment/segment' (letters, digits, - . _ ~), no trailing slash")
+    }
+}
+
+const EMPTY_SHA256: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+
+fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (out, pair) in digest.iter_mut().zip(bytes.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *out = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(digest)
+}
+
+/// One JSON object of the configuration, with the path that names it in errors.
+struct Fields<'a> {
+    prefix: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(prefix: &str, value: &'a Value) -> Result<Fields<'a>, ConfigError> {
+        match value {
+            Value::Object(map) => Ok(Fields { prefix: prefix.to_string(), map }),
+            _ => Err(error(if prefix.is_empty() { "(configuration)" } else { prefix }, "expected a JSON object")),
+        }
+    }
+
+    fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    fn deny_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
+        match self.map.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(key) => Err(error(self.path(key), format!("unknown field; known fields: {}", known.join(", ")))),
+            None => Ok(()),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(error(self.path(key), "expected a string")),
+        }
+    }
+
+    fn required_string(&self, key: &str) -> Result<&'a str, ConfigError> {
+        self.string(key)?.ok_or_else(|| error(self.path(key), "required"))
+    }
+
+    fn integer(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| error(self.path(key), "expected a non-negative integer")),
+        }
+    }
+
+    fn integer_in(&self, key: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
+        match self.integer(key)? {
+            Some(n) if !range.contains(&n) => {
+                Err(error(self.path(key), format!("out of range {}..={}", range.start(), range.end())))
+            }
+            n => Ok(n),
+        }
+    }
+
+    fn array(&self, key: &str) -> Result<Option<&'a Vec<Value>>, ConfigError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(_) => Err(error(self.path(key), "expected an array")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::sha256_hex;
+    use serde_json::json;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn valid() -> Value {
+        json!({
+            "version": 1,
+            "tokens": [
+                {"name": "entra-prod", "sha256": sha256_hex(b"client-secret")},
+                {"name": "entra-next", "sha256": sha256_hex(b"next-secret").to_uppercase()},
+            ],
+            "upstream": {
+                "cluster": "scim_upstream",
+                "authority": "acme.omniapp.co",
+                "base_path": "/api/scim/v2",
+                "bearer_token": "omni-api-key",
+            },
+        })
+    }
+
+    fn compile(value: &Value) -> Result<Config, ConfigError> {
+        Config::from_json(value.to_string().as_bytes())
+    }
+
+    fn field_error(value: &Value) -> String {
+        compile(value).unwrap_err().field
+    }
+
+    #[test]
+    fn a_minimal_config_compiles_with_defaults() {
+        let config = compile(&valid()).unwrap();
+        assert_eq!(config.scim_prefix, "/api/scim/v2");
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.tokens.names().collect::<Vec<_>>(), ["entra-prod", "entra-next"]);
+        assert_eq!(config.upstream.cluster, "scim_upstream");
+        assert_eq!(config.upstream.timeout, Duration::from_secs(10));
+        assert_eq!(config.tokens.authenticate(Some(b"Bearer next-secret")), Ok("entra-next"));
+    }
+
+    #[test]
+    fn every_field_is_read() {
+        let mut value = valid();
+        value["scim_prefix"] = json!("/scim");
+        value["max_body_bytes"] = json!(4096);
+        value["upstream"]["timeout_ms"] = json!(250);
+        value["upstream"]["base_path"] = json!("");
+        let config = compile(&value).unwrap();
+        assert_eq!(config.scim_prefix, "/scim");
+        assert_eq!(config.max_body_bytes, 4096);
+        assert_eq!(config.upstream.timeout, Duration::from_millis(250));
+        assert_eq!(config.upstream.base_path, "");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+            ("version", Box::new(|v| v["version"] = json!(2))),
+            ("version", Box::new(|v| { v.as_object_mut().unwrap().remove("version"); })),
+            ("colour", Box::new(|v| v["colour"] = json!("blue"))),
+            ("scim_prefix", Box::new(|v| v["scim_prefix"] = json!("/api/scim/v2/"))),
+            ("scim_prefix", Box::new(|v| v["scim_prefix"] = json!("api"))),
+            ("scim_prefix", Box::new(|v| v["scim_prefix"] = json!("/a/../b"))),
+            ("max_body_bytes", Box::new(|v| v["max_body_bytes"] = json!(10))),
+            ("max_body_bytes", Box::new(|v| v["max_body_bytes"] = json!("1MB"))),
+            ("tokens", Box::new(|v| v["tokens"] = json!([]))),
+            ("tokens", Box::new(|v| v["tokens"] = json!("x"))),
+            ("tokens[0].sha256", Box::new(|v| v["tokens"][0]["sha256"] = json!("client-secret"))),
+            ("tokens[0].sha256", Box::new(|v| v["tokens"][0]["sha256"] = json!(sha256_hex(b"")))),
+            ("tokens[1].name", Box::new(|v| v["tokens"][1]["name"] = json!("entra-prod"))),
+            ("tokens[1].sha256", Box::new(|v| v["tokens"][1]["sha256"] = json!(sha256_hex(b"client-secret")))),
+            ("tokens[0].name", Box::new(|v| v["tokens"][0]["name"] = json!("has space"))),
+            ("tokens[0].token", Box::new(|v| v["tokens"][0]["token"] = json!("plain"))),
+            ("tokens[1]", Box::new(|v| v["tokens"][1] = json!("x"))),
+            ("upstream", Box::new(|v| { v.as_object_mut().unwrap().remove("upstream"); })),
+            ("upstream.cluster", Box::new(|v| v["upstream"]["cluster"] = json!(""))),
+            ("upstream.authority", Box::new(|v| v["upstream"]["authority"] = json!("a/b"))),
+            ("upstream.base_path", Box::new(|v| v["upstream"]["base_path"] = json!("v2"))),
+            ("upstream.timeout_ms", Box::new(|v| v["upstream"]["timeout_ms"] = json!(0))),
+            ("upstream.bearer_token", Box::new(|v| v["upstream"]["bearer_token"] = json!("two words"))),
+            ("upstream.bearer_token", Box::new(|v| { v["upstream"].as_object_mut().unwrap().remove("bearer_token"); })),
+        ];
+        for (field, mutate) in cases {
+            let mut value = valid();
+            mutate(&mut value);
+            assert_eq!(field_error(&value), field);
+        }
+    }
+
+    #[test]
+    fn errors_never_show_values() {
+        let mut value = valid();
+        value["upstream"]["bearer_token"] = json!("two secret words");
+        value["tokens"][0]["sha256"] = json!("plain-client-secret");
+        let shown = compile(&value).unwrap_err().to_string();
+        assert!(!shown.contains("secret"), "{shown}");
+        let shown = Config::from_json(b"{\"version\": 1, \"tokens\": [\"hunter2\"").unwrap_err().to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.starts_with("(configuration): not valid JSON"), "{shown}");
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_upstream_credential() {
+        let shown = format!("{:?}", compile(&valid()).unwrap());
+        assert!(!shown.contains("omni-api-key"), "{shown}");
+    }
+}

@@ -1,0 +1,289 @@
+//! One client request through the gateway, as an explicit state machine.
+//!
+//! The proxy-wasm adapter owns one [`Exchange`] per HTTP context and feeds it the host's
+//! callbacks; everything the exchange needs from the proxy goes through the [`Host`] trait, so the
+//! whole flow — authentication, routing, buffering, the callout and the relayed answer — runs
+//! natively in tests against a recording host.
+//!
+//! How Envoy delivers a request to a proxy-wasm filter shapes the states: returning `Pause` from
+//! the headers callback stops body delivery altogether, so when a body follows the exchange
+//! returns `Continue` (the buffer filter behind it keeps the router from starting) and pauses in
+//! the body callback until the end of the stream. A body-less request is dispatched straight from
+//! the headers callback.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::http::{is_scim_json, status_class, Response};
+use crate::metrics::Counter;
+use crate::route::{resolve, scope, Route, Scope};
+use crate::scim_error::{ScimError, ScimType};
+use crate::upstream::{relay, PublicBase, UpstreamCall, UpstreamFailure, UpstreamReply, FORWARDED_REQUEST_HEADERS, RELAYED_RESPONSE_HEADERS};
+
+/// What the exchange needs from the proxy. Header values are raw bytes: Envoy allows non-UTF-8
+/// header values, and the gateway must refuse those, not crash on them.
+pub trait Host {
+    fn request_header(&self, name: &str) -> Option<Vec<u8>>;
+    /// The buffered request body, `size` bytes of it.
+    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
+    fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>>;
+    fn upstream_response_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// Starts the callout; its token, or a reason (a host status, never a secret).
+    fn dispatch(&mut self, call: &UpstreamCall) -> Result<u32, String>;
+    /// Answers the client and ends the stream.
+    fn send_response(&mut self, response: &Response);
+    fn count(&mut self, counter: Counter<'_>);
+    /// Monotonic enough for latencies; `None` when the host cannot tell.
+    fn now(&self) -> Option<Duration>;
+}
+
+/// What to tell the proxy after a callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Pause,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for the request headers.
+    Start,
+    /// Not under the SCIM prefix: the filter stays out of the way.
+    Outside,
+    /// Authenticated and routed; collecting the body.
+    Buffering(Pending),
+    /// The callout is in flight.
+    AwaitingUpstream { token: u32, public: PublicBase, since: Option<Duration> },
+    /// The client has its answer.
+    Done,
+}
+
+#[derive(Debug)]
+struct Pending {
+    route: Route,
+    forwarded: Vec<(String, String)>,
+    public: PublicBase,
+}
+
+/// What the per-request log line says: names and numbers, never ids, tokens or values.
+#[derive(Debug, Default)]
+struct Outline {
+    method: String,
+    endpoint: &'static str,
+    token: Option<String>,
+    upstream_ms: Option<u128>,
+    note: &'static str,
+}
+
+pub struct Exchange {
+    config: Rc<Config>,
+    context_id: u32,
+    state: State,
+    outline: Outline,
+}
+
+impl Exchange {
+    pub fn new(config: Rc<Config>, context_id: u32) -> Self {
+        Exchange { config, context_id, state: State::Start, outline: Outline::default() }
+    }
+
+    pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
+        let path = header_text(host, ":path").unwrap_or_default();
+        let (rest, query) = match scope(&self.config.scim_prefix, &path) {
+            Scope::Outside => {
+                self.state = State::Outside;
+                return Flow::Continue;
+            }
+            Scope::Scim { rest, query } => (rest.to_string(), query.to_string()),
+        };
+        host.count(Counter::Requests);
+        let method = header_text(host, ":method").unwrap_or_default();
+        self.outline.method = method.chars().filter(char::is_ascii_uppercase).take(8).collect();
+
+        match self.admit(host, &method, &rest, &query) {
+            Err(error) => {
+                self.reply(host, error.into_response());
+                Flow::Pause
+            }
+            Ok(pending) if end_of_stream => {
+                self.forward(host, pending, None);
+                Flow::Pause
+            }
+            Ok(pending) => {
+                self.state = State::Buffering(pending);
+                Flow::Continue
+            }
+        }
+    }
+
+    pub fn on_request_body(&mut self, host: &mut dyn Host, body_size: usize, end_of_stream: bool) -> Flow {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Outside => {
+                self.state = State::Outside;
+                Flow::Continue
+            }
+            State::Buffering(pending) => {
+                if body_size > self.config.max_body_bytes {
+                    self.reply(host, too_large(self.config.max_body_bytes).into_response());
+                } else if end_of_stream {
+                    let body = if body_size == 0 { Some(Vec::new()) } else { host.request_body(body_size) };
+                    self.forward(host, pending, body);
+                } else {
+                    self.state = State::Buffering(pending);
+                }
+                Flow::Pause
+            }
+            other => {
+                self.state = other;
+                Flow::Pause
+            }
+        }
+    }
+
+    pub fn on_upstream_response(&mut self, host: &mut dyn Host, token: u32, body_size: usize) {
+        let (public, since) = match std::mem::replace(&mut self.state, State::Done) {
+            State::AwaitingUpstream { token: expected, public, since } if expected == token => (public, since),
+            other => {
+                log::debug!("scim-edge ctx={}: ignoring callout answer {token}", self.context_id);
+                self.state = other;
+                return;
+            }
+        };
+        if let (Some(start), Some(end)) = (since, host.now()) {
+            self.outline.upstream_ms = Some(end.saturating_sub(start).as_millis());
+        }
+        let reply = UpstreamReply {
+            status: header_text_of(host.upstream_response_header(":status")).and_then(|s| s.parse().ok()),
+            content_type: header_text_of(host.upstream_response_header("content-type")),
+            headers: RELAYED_RESPONSE_HEADERS
+                .iter()
+                .filter_map(|&name| header_text_of(host.upstream_response_header(name)).map(|v| (name.to_string(), v)))
+                .collect(),
+            body: if body_size == 0 { Vec::new() } else { host.upstream_response_body(body_size).unwrap_or_default() },
+        };
+        match relay(reply, &self.config.upstream, &public) {
+            Ok(response) => self.reply(host, response),
+            Err(failure) => self.fail_upstream(host, failure),
+        }
+    }
+
+    /// Authentication, then routing, then the checks that need only the headers.
+    fn admit(&mut self, host: &mut dyn Host, method: &str, rest: &str, query: &str) -> Result<Pending, ScimError> {
+        let config = Rc::clone(&self.config);
+        let authorization = host.request_header("authorization");
+        match config.tokens.authenticate(authorization.as_deref()) {
+            Ok(name) => {
+                host.count(Counter::AuthAccepted(name));
+                self.outline.token = Some(name.to_string());
+            }
+            Err(failure) => {
+                host.count(Counter::AuthRejected(failure));
+                self.outline.note = failure.as_str();
+                return Err(ScimError::new(401, failure.detail()).with_header("www-authenticate", failure.challenge()));
+            }
+        }
+
+        let route = resolve(method, rest, query)?;
+        self.outline.endpoint = route.endpoint.label();
+
+        let content_length = header_text(host, "content-length").and_then(|v| v.parse::<u64>().ok());
+        if content_length.is_some_and(|n| n > config.max_body_bytes as u64) {
+            return Err(too_large(config.max_body_bytes));
+        }
+        if route.method.carries_body() && !header_text(host, "content-type").is_some_and(|ct| is_scim_json(&ct)) {
+            return Err(ScimError::new(
+                415,
+                "SCIM request bodies must be sent as 'Content-Type: application/scim+json' (RFC 7644 §8.1)",
+            ));
+        }
+        let forwarded = FORWARDED_REQUEST_HEADERS
+            .iter()
+            .filter_map(|&name| header_text(host, name).map(|v| (name.to_string(), v)))
+            .collect();
+        let public = PublicBase::new(
+            header_text(host, "x-forwarded-proto").or_else(|| header_text(host, ":scheme")).as_deref(),
+            header_text(host, ":authority").as_deref(),
+            &config.scim_prefix,
+        );
+        Ok(Pending { route, forwarded, public })
+    }
+
+    fn forward(&mut self, host: &mut dyn Host, pending: Pending, body: Option<Vec<u8>>) {
+        let body = if pending.route.method.carries_body() {
+            match check_body(body) {
+                Ok(body) => Some(body),
+                Err(error) => return self.reply(host, error.into_response()),
+            }
+        } else {
+            None
+        };
+        let call = self.config.upstream.call(&pending.route, pending.forwarded, body);
+        match host.dispatch(&call) {
+            Ok(token) => {
+                self.state = State::AwaitingUpstream { token, public: pending.public, since: host.now() };
+            }
+            Err(reason) => {
+                log::warn!(
+                    "scim-edge ctx={}: callout to cluster '{}' not started: {reason}",
+                    self.context_id,
+                    self.config.upstream.cluster
+                );
+                self.fail_upstream(host, UpstreamFailure::Dispatch);
+            }
+        }
+    }
+
+    fn fail_upstream(&mut self, host: &mut dyn Host, failure: UpstreamFailure) {
+        host.count(Counter::UpstreamFailures(failure));
+        self.outline.note = failure.as_str();
+        let error = failure.error(&self.config.upstream);
+        self.reply(host, error.into_response());
+    }
+
+    fn reply(&mut self, host: &mut dyn Host, response: Response) {
+        host.count(Counter::Responses(status_class(response.status)));
+        host.send_response(&response);
+        self.state = State::Done;
+        let o = &self.outline;
+        log::info!(
+            "scim-edge ctx={} {} {} token={} status={}{}{}",
+            self.context_id,
+            if o.method.is_empty() { "-" } else { &o.method },
+            if o.endpoint.is_empty() { "-" } else { o.endpoint },
+            o.token.as_deref().unwrap_or("-"),
+            response.status,
+            o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default(),
+            if o.note.is_empty() { String::new() } else { format!(" reason={}", o.note) },
+        );
+    }
+}
+
+fn too_large(max: usize) -> ScimError {
+    ScimError::new(413, format!("The request body is larger than this gateway accepts ({max} bytes)"))
+}
+
+/// A SCIM request body must be one JSON object (RFC 7644 §3.3, §3.5.1, §3.5.2).
+fn check_body(body: Option<Vec<u8>>) -> Result<Vec<u8>, ScimError> {
+    let body = body.unwrap_or_default();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ScimError::bad_request(ScimType::InvalidSyntax, "This request needs a JSON body"));
+    }
+    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !is_object || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+        return Err(ScimError::bad_request(ScimType::InvalidSyntax, "The request body is not a JSON object"));
+    }
+    Ok(body)
+}
+
+fn header_text(host: &dyn Host, name: &str) -> Option<String> {
+    header_text_of(host.request_header(name))
+}
+
+/// Header bytes as text; non-UTF-8 values count as absent.
+fn header_text_of(value: Option<Vec<u8>>) -> Option<String> {
+    value.and_then(|v| String::from_utf8(v).ok())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,363 @@
+//! The request flow end to end, against a host that records what was sent upstream and what the
+//! client got.
+
+use super::*;
+use crate::auth::sha256_hex;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const CLIENT_TOKEN: &str = "client-token";
+const UPSTREAM_TOKEN: &str = "upstream-token";
+
+fn config() -> Rc<Config> {
+    let json = serde_json::json!({
+        "version": 1,
+        "max_body_bytes": 2048,
+        "tokens": [
+            {"name": "entra", "sha256": sha256_hex(CLIENT_TOKEN.as_bytes())},
+            {"name": "entra-next", "sha256": sha256_hex(b"next-token")},
+        ],
+        "upstream": {
+            "cluster": "scim_upstream",
+            "authority": "scim-upstream",
+            "base_path": "/v2",
+            "timeout_ms": 2000,
+            "bearer_token": UPSTREAM_TOKEN,
+        },
+    });
+    Rc::new(Config::from_json(json.to_string().as_bytes()).unwrap())
+}
+
+#[derive(Default)]
+struct FakeHost {
+    request_headers: Vec<(String, Vec<u8>)>,
+    request_body: Vec<u8>,
+    upstream_headers: Vec<(String, Vec<u8>)>,
+    upstream_body: Vec<u8>,
+    dispatch_error: Option<String>,
+    dispatched: Vec<UpstreamCall>,
+    responses: Vec<Response>,
+    counters: Vec<String>,
+    clock: Duration,
+}
+
+impl Host for FakeHost {
+    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.request_headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        self.request_body.get(..size).map(<[u8]>::to_vec)
+    }
+    fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
+        self.upstream_headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+    fn upstream_response_body(&self, size: usize) -> Option<Vec<u8>> {
+        self.upstream_body.get(..size).map(<[u8]>::to_vec)
+    }
+    fn dispatch(&mut self, call: &UpstreamCall) -> Result<u32, String> {
+        match &self.dispatch_error {
+            Some(reason) => Err(reason.clone()),
+            None => {
+                self.dispatched.push(call.clone());
+                self.clock += Duration::from_millis(7);
+                Ok(41 + self.dispatched.len() as u32)
+            }
+        }
+    }
+    fn send_response(&mut self, response: &Response) {
+        self.responses.push(response.clone());
+    }
+    fn count(&mut self, counter: Counter<'_>) {
+        self.counters.push(counter.name());
+    }
+    fn now(&self) -> Option<Duration> {
+        Some(self.clock)
+    }
+}
+
+impl FakeHost {
+    fn request(method: &str, path: &str) -> Self {
+        let mut host = FakeHost::default();
+        host.set(":method", method);
+        host.set(":path", path);
+        host.set(":authority", "edge.example");
+        host.set(":scheme", "https");
+        host.set("authorization", &format!("Bearer {CLIENT_TOKEN}"));
+        host
+    }
+
+    fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.request_headers.retain(|(n, _)| n != name);
+        self.request_headers.push((name.to_string(), value.as_bytes().to_vec()));
+        self
+    }
+
+    fn unset(&mut self, name: &str) -> &mut Self {
+        self.request_headers.retain(|(n, _)| n != name);
+        self
+    }
+
+    fn with_body(mut self, body: &str) -> Self {
+        self.set("content-type", "application/scim+json");
+        self.set("content-length", &body.len().to_string());
+        self.request_body = body.as_bytes().to_vec();
+        self
+    }
+
+    fn upstream_answers(&mut self, status: u16, content_type: &str, body: &str) {
+        self.upstream_headers = vec![
+            (":status".into(), status.to_string().into_bytes()),
+            ("content-type".into(), content_type.as_bytes().to_vec()),
+        ];
+        self.upstream_body = body.as_bytes().to_vec();
+    }
+
+    fn response(&self) -> &Response {
+        assert_eq!(self.responses.len(), 1, "exactly one answer to the client");
+        &self.responses[0]
+    }
+
+    fn error_body(&self) -> serde_json::Value {
+        let response = self.response();
+        assert_eq!(response.header("content-type"), Some("application/scim+json"));
+        serde_json::from_slice(&response.body).unwrap()
+    }
+}
+
+/// Drives the request part: headers, then the body in chunks of `chunk` bytes.
+fn send(host: &mut FakeHost, chunk: usize) -> Exchange {
+    let mut exchange = Exchange::new(config(), 7);
+    let body_len = host.request_body.len();
+    let flow = exchange.on_request_headers(host, body_len == 0);
+    if body_len > 0 && flow == Flow::Continue {
+        let mut delivered = 0;
+        while delivered < body_len {
+            delivered = (delivered + chunk).min(body_len);
+            assert_eq!(exchange.on_request_body(host, delivered, delivered == body_len), Flow::Pause);
+        }
+    }
+    exchange
+}
+
+/// The whole exchange with an upstream that answers as configured on the host.
+fn round_trip(host: &mut FakeHost) {
+    let mut exchange = send(host, 1000);
+    assert_eq!(host.dispatched.len(), 1, "one callout");
+    let body_len = host.upstream_body.len();
+    exchange.on_upstream_response(host, 42, body_len);
+}
+
+#[test]
+fn a_create_is_forwarded_with_the_upstream_credential_and_relayed() {
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com"}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(user);
+    host.set("if-match", "W/\"3\"").set("x-request-id", "req-1").set("cookie", "session=1");
+    host.upstream_answers(201, "application/scim+json", r#"{"id":"9"}"#);
+    host.upstream_headers.push(("location".into(), b"http://127.0.0.1:8081/v2/Users/9".to_vec()));
+
+    round_trip(&mut host);
+
+    let call = &host.dispatched[0];
+    assert_eq!(call.cluster, "scim_upstream");
+    assert_eq!(call.header(":method"), Some("POST"));
+    assert_eq!(call.header(":path"), Some("/v2/Users"));
+    assert_eq!(call.header(":authority"), Some("scim-upstream"));
+    assert_eq!(call.header("authorization"), Some("Bearer upstream-token"));
+    assert_eq!(call.header("content-type"), Some("application/scim+json"));
+    assert_eq!(call.header("if-match"), Some("W/\"3\""));
+    assert_eq!(call.header("x-request-id"), Some("req-1"));
+    assert_eq!(call.header("cookie"), None);
+    assert!(!call.headers.iter().any(|(_, v)| v.contains(CLIENT_TOKEN)), "client token never forwarded");
+    assert_eq!(call.body.as_deref(), Some(user.as_bytes()));
+    assert_eq!(call.timeout, Duration::from_secs(2));
+
+    let response = host.response();
+    assert_eq!(response.status, 201);
+    assert_eq!(response.body, br#"{"id":"9"}"#);
+    assert_eq!(response.header("location"), Some("https://edge.example/api/scim/v2/Users/9"));
+    assert!(host.counters.contains(&"scim_edge.auth.accepted.entra".to_string()));
+    assert!(host.counters.contains(&"scim_edge.responses.2xx".to_string()));
+}
+
+#[test]
+fn bodyless_requests_are_dispatched_from_the_headers_callback() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users?filter=userName%20eq%20%22a%22");
+    host.upstream_answers(200, "application/scim+json", r#"{"totalResults":0}"#);
+    let mut exchange = Exchange::new(config(), 1);
+    assert_eq!(exchange.on_request_headers(&mut host, true), Flow::Pause);
+    assert_eq!(host.dispatched[0].header(":path"), Some("/v2/Users?filter=userName%20eq%20%22a%22"));
+    assert_eq!(host.dispatched[0].body, None);
+    let body_len = host.upstream_body.len();
+    exchange.on_upstream_response(&mut host, 42, body_len);
+    assert_eq!(host.response().status, 200);
+}
+
+#[test]
+fn a_body_split_across_chunks_is_forwarded_whole() {
+    let body = format!(r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"{}"}}"#, "x".repeat(900));
+    let mut host = FakeHost::request("PUT", "/api/scim/v2/Users/5").with_body(&body);
+    host.upstream_answers(200, "application/scim+json", "{}");
+    let mut exchange = send(&mut host, 100);
+    assert_eq!(host.dispatched.len(), 1);
+    assert_eq!(host.dispatched[0].body.as_deref(), Some(body.as_bytes()));
+    exchange.on_upstream_response(&mut host, 42, 2);
+    assert_eq!(host.response().status, 200);
+}
+
+#[test]
+fn a_token_of_the_rotation_set_authenticates_under_its_own_name() {
+    let mut host = FakeHost::request("DELETE", "/api/scim/v2/Groups/g1");
+    host.set("authorization", "Bearer next-token");
+    host.upstream_headers = vec![(":status".into(), b"204".to_vec())];
+    round_trip(&mut host);
+    assert_eq!(host.response().status, 204);
+    assert_eq!(host.response().body, b"");
+    assert!(host.counters.contains(&"scim_edge.auth.accepted.entra-next".to_string()));
+}
+
+#[test]
+fn unauthenticated_requests_get_401_and_nothing_reaches_the_upstream() {
+    let cases: [(Option<&str>, &str, &str); 4] = [
+        (None, "missing", "Bearer realm=\"scim-edge\""),
+        (Some("Basic YTpi"), "malformed", "Bearer realm=\"scim-edge\", error=\"invalid_token\""),
+        (Some("Bearer wrong-token"), "invalid", "Bearer realm=\"scim-edge\", error=\"invalid_token\""),
+        (Some("Bearer client-token2"), "invalid", "Bearer realm=\"scim-edge\", error=\"invalid_token\""),
+    ];
+    for (authorization, reason, challenge) in cases {
+        let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body("{}");
+        match authorization {
+            Some(value) => host.set("authorization", value),
+            None => host.unset("authorization"),
+        };
+        send(&mut host, 1000);
+        assert!(host.dispatched.is_empty());
+        assert_eq!(host.response().status, 401);
+        assert_eq!(host.response().header("www-authenticate"), Some(challenge));
+        assert_eq!(host.error_body()["status"], "401");
+        assert!(host.counters.contains(&format!("scim_edge.auth.rejected.{reason}")));
+    }
+}
+
+#[test]
+fn non_utf8_authorization_is_refused() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.request_headers.retain(|(n, _)| n != "authorization");
+    host.request_headers.push(("authorization".into(), b"Bearer \xff\xfe".to_vec()));
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 401);
+    assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn authentication_comes_before_routing() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Secrets");
+    host.unset("authorization");
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 401);
+}
+
+#[test]
+fn unknown_endpoints_and_wrong_methods_are_answered_at_the_edge() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Accounts");
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 404);
+    assert!(host.dispatched.is_empty());
+
+    let mut host = FakeHost::request("DELETE", "/api/scim/v2/Users");
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 405);
+    assert_eq!(host.response().header("allow"), Some("GET, POST"));
+    assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn requests_outside_the_prefix_pass_untouched() {
+    let mut host = FakeHost::request("POST", "/healthz").with_body("not json");
+    host.unset("authorization");
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_body(&mut host, 8, true), Flow::Continue);
+    assert!(host.responses.is_empty() && host.dispatched.is_empty() && host.counters.is_empty());
+}
+
+#[test]
+fn oversized_bodies_get_413_by_length_or_by_what_arrived() {
+    let big = format!(r#"{{"userName":"{}"}}"#, "x".repeat(3000));
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(&big);
+    let mut exchange = Exchange::new(config(), 1);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Pause);
+    assert_eq!(host.response().status, 413);
+
+    // Chunked: no Content-Length, the limit trips on the buffered size.
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(&big);
+    host.unset("content-length");
+    send(&mut host, 1500);
+    assert_eq!(host.response().status, 413);
+    assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn bodies_must_be_scim_json_objects() {
+    let mut host = FakeHost::request("PATCH", "/api/scim/v2/Users/1").with_body("{}");
+    host.set("content-type", "text/plain");
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 415);
+
+    for body in ["[1,2]", "{\"a\":", "\"str\"", "   ", "{} {}"] {
+        let mut host = FakeHost::request("PATCH", "/api/scim/v2/Users/1").with_body(body);
+        send(&mut host, 1000);
+        assert_eq!(host.response().status, 400, "{body}");
+        assert_eq!(host.error_body()["scimType"], "invalidSyntax");
+        assert!(host.dispatched.is_empty());
+    }
+
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users");
+    host.set("content-type", "application/scim+json");
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 400, "POST without a body");
+}
+
+#[test]
+fn upstream_failures_become_scim_errors_that_say_which() {
+    let cases = [
+        (503, "text/plain", "upstream connect error or disconnect/reset before headers. reset reason: connection failure", 503, "unreachable"),
+        (504, "text/plain", "upstream request timeout", 504, "timeout"),
+        (200, "text/html", "<html></html>", 502, "malformed"),
+        (401, "application/scim+json", "{}", 502, "credential_rejected"),
+    ];
+    for (status, content_type, body, expected, kind) in cases {
+        let mut host = FakeHost::request("GET", "/api/scim/v2/Users/1");
+        host.upstream_answers(status, content_type, body);
+        round_trip(&mut host);
+        assert_eq!(host.response().status, expected, "{body}");
+        assert_eq!(host.error_body()["status"], expected.to_string());
+        assert!(host.counters.contains(&format!("scim_edge.upstream.failures.{kind}")));
+    }
+
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/1");
+    let mut exchange = send(&mut host, 1000);
+    exchange.on_upstream_response(&mut host, 42, 0); // no :status: the callout was reset
+    assert_eq!(host.response().status, 502);
+}
+
+#[test]
+fn a_callout_that_cannot_start_is_a_503() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.dispatch_error = Some("BadArgument".into());
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 503);
+    assert!(host.counters.contains(&"scim_edge.upstream.failures.dispatch".to_string()));
+}
+
+#[test]
+fn an_answer_for_another_callout_is_ignored() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.upstream_answers(200, "application/scim+json", "{}");
+    let mut exchange = send(&mut host, 1000);
+    exchange.on_upstream_response(&mut host, 999, 2);
+    assert!(host.responses.is_empty());
+    exchange.on_upstream_response(&mut host, 42, 2);
+    assert_eq!(host.response().status, 200);
+    exchange.on_upstream_response(&mut host, 42, 2);
+    assert_eq!(host.responses.len(), 1, "a second answer is not relayed twice");
+}

@@ -1,0 +1,24 @@
+//! scim-edge: a SCIM 2.0 edge gateway for Envoy, between Microsoft Entra ID and Omni.
+//!
+//! The crate is two layers. The pure core — configuration, authentication, routing, the request
+//! flow and SCIM errors — knows nothing of proxy-wasm; it is tested natively and, compiled to
+//! `wasm32-unknown-unknown`, under Node. The adapter in [`proxy`] (built only for `wasm32-wasip1`,
+//! the filter Envoy loads) translates host callbacks into calls on the core.
+
+// A panic inside the VM takes down every request on the listener: nothing outside tests may panic.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::unreachable)
+)]
+
+pub mod auth;
+pub mod config;
+pub mod exchange;
+pub mod http;
+pub mod metrics;
+pub mod route;
+pub mod scim_error;
+pub mod upstream;
+
+#[cfg(target_os = "wasi")]
+pub mod proxy;

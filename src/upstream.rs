@@ -1,0 +1,410 @@
+//! The upstream SCIM service: how a routed request becomes the host HTTP callout, and how the
+//! callout's outcome becomes the client's response.
+//!
+//! The request sent upstream is built from parsed parts, never by copying client headers: only an
+//! allow-list travels (`If-Match`, `If-None-Match`, `X-Request-Id`), the client's `Authorization`
+//! is replaced by the gateway's own credential for the upstream.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::http::{is_scim_json, Response, SCIM_MEDIA_TYPE};
+use crate::route::Route;
+use crate::scim_error::ScimError;
+
+/// Client request headers forwarded upstream as they are (RFC 7644 §3.14 versioning, tracing).
+pub const FORWARDED_REQUEST_HEADERS: &[&str] = &["if-match", "if-none-match", "x-request-id"];
+
+/// Upstream response headers relayed to the client besides `Content-Type`. `Location` and
+/// `Content-Location` are rewritten to the gateway's address.
+pub const RELAYED_RESPONSE_HEADERS: &[&str] = &["etag", "location", "content-location", "retry-after"];
+
+/// Where the gateway sends SCIM calls: an Envoy cluster, the `:authority` and base path the
+/// upstream expects, the callout timeout and the upstream's own bearer credential.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub cluster: String,
+    pub authority: String,
+    /// The upstream's SCIM base path, no trailing slash (`/v2`, `/api/scim/v2`, or empty).
+    pub base_path: String,
+    pub timeout: Duration,
+    /// `Bearer <credential>`, ready to send.
+    authorization: String,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstream")
+            .field("cluster", &self.cluster)
+            .field("authority", &self.authority)
+            .field("base_path", &self.base_path)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One callout, ready for `dispatch_http_call`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamCall {
+    pub cluster: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+impl UpstreamCall {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Debug for UpstreamCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), if n == "authorization" { "[redacted]" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("UpstreamCall")
+            .field("cluster", &self.cluster)
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.as_ref().map(Vec::len))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Upstream {
+    pub fn new(cluster: &str, authority: &str, base_path: &str, timeout: Duration, bearer_token: &str) -> Self {
+        Upstream {
+            cluster: cluster.to_string(),
+            authority: authority.to_string(),
+            base_path: base_path.to_string(),
+            timeout,
+            authorization: format!("Bearer {bearer_token}"),
+        }
+    }
+
+    /// The upstream path of a route: `/api/scim/v2/Users/7?x` at the edge is `{base_path}/Users/7?x`.
+    pub fn path(&self, route: &Route) -> String {
+        let mut path = format!("{}/{}", self.base_path, route.endpoint.path());
+        if !route.query.is_empty() {
+            path.push('?');
+            path.push_str(&route.query);
+        }
+        path
+    }
+
+    /// The callout for a route. `forwarded` holds the allow-listed client headers
+    /// ([`FORWARDED_REQUEST_HEADERS`]) that were present.
+    pub fn call(&self, route: &Route, forwarded: Vec<(String, String)>, body: Option<Vec<u8>>) -> UpstreamCall {
+        let mut headers = vec![
+            (":method".to_string(), route.method.as_str().to_string()),
+            (":path".to_string(), self.path(route)),
+            (":authority".to_string(), self.authority.clone()),
+            ("authorization".to_string(), self.authorization.clone()),
+            ("accept".to_string(), SCIM_MEDIA_TYPE.to_string()),
+        ];
+        if body.is_some() {
+            headers.push(("content-type".to_string(), SCIM_MEDIA_TYPE.to_string()));
+        }
+        headers.extend(forwarded);
+        UpstreamCall { cluster: self.cluster.clone(), headers, body, timeout: self.timeout }
+    }
+}
+
+/// What the callout brought back, as read from the host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpstreamReply {
+    /// `None` when the callout failed without a response (Envoy reports a reset that way).
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    /// The [`RELAYED_RESPONSE_HEADERS`] that were present, lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why the upstream gave no usable answer. Each maps to a SCIM error that says which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// The callout could not even be started (unknown cluster, bad headers).
+    Dispatch,
+    /// No connection could be made, or no healthy host.
+    Unreachable,
+    /// The connection was reset or closed before a response.
+    Reset,
+    /// No answer within the configured timeout.
+    Timeout,
+    /// An answer that is not SCIM JSON.
+    Malformed,
+    /// The upstream refused the gateway's own credential: an operator problem, not the client's.
+    CredentialRejected,
+}
+
+impl UpstreamFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamFailure::Dispatch => "dispatch",
+            UpstreamFailure::Unreachable => "unreachable",
+            UpstreamFailure::Reset => "reset",
+            UpstreamFailure::Timeout => "timeout",
+            UpstreamFailure::Malformed => "malformed",
+            UpstreamFailure::CredentialRejected => "credential_rejected",
+        }
+    }
+
+    pub fn error(self, upstream: &Upstream) -> ScimError {
+        match self {
+            UpstreamFailure::Dispatch => {
+                ScimError::new(503, "The gateway could not start the call to the upstream SCIM service")
+            }
+            UpstreamFailure::Unreachable => {
+                ScimError::new(503, "The upstream SCIM service is unreachable (connection failed)")
+                    .with_header("retry-after", "10")
+            }
+            UpstreamFailure::Reset => {
+                ScimError::new(502, "The upstream SCIM service closed the connection without answering")
+            }
+            UpstreamFailure::Timeout => ScimError::new(
+                504,
+                format!("The upstream SCIM service did not answer within {} ms", upstream.timeout.as_millis()),
+            ),
+            UpstreamFailure::Malformed => {
+                ScimError::new(502, "The upstream SCIM service answered with something that is not SCIM JSON")
+            }
+            UpstreamFailure::CredentialRejected => ScimError::new(
+                502,
+                "The upstream SCIM service rejected the gateway's credential; the gateway operator must update it",
+            ),
+        }
+    }
+}
+
+/// The client-facing SCIM base URL, for rewriting `Location` headers: `https://edge.example/api/scim/v2`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicBase(pub Option<String>);
+
+impl PublicBase {
+    /// From the request's scheme (`X-Forwarded-Proto`, which Envoy sets at the edge, else
+    /// `:scheme`) and `:authority`. An authority that is not `host[:port]` gives no base, and
+    /// `Location` headers are then dropped rather than echo it.
+    pub fn new(scheme: Option<&str>, authority: Option<&str>, scim_prefix: &str) -> Self {
+        let scheme = match scheme {
+            Some(s) if s.eq_ignore_ascii_case("http") => "http",
+            _ => "https",
+        };
+        let authority = authority.filter(|a| {
+            !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+        });
+        PublicBase(authority.map(|a| format!("{scheme}://{a}{scim_prefix}")))
+    }
+}
+
+/// Maps the callout outcome to the client's response. Envoy completes a failed callout with its
+/// own plain-text local reply (503 `upstream connect error or disconnect/reset before headers...`,
+/// 504 `upstream request timeout`); those, and anything else that is not SCIM JSON, become SCIM
+/// errors that say what happened instead of being relayed.
+pub fn relay(reply: UpstreamReply, upstream: &Upstream, public: &PublicBase) -> Result<Response, UpstreamFailure> {
+    let status = reply.status.ok_or(UpstreamFailure::Reset)?;
+    let json = reply.content_type.as_deref().is_some_and(is_scim_json);
+    if !json {
+        if let Some(failure) = envoy_local_reply(status, &reply.body) {
+            return Err(failure);
+        }
+    }
+    if status == 401 {
+        return Err(UpstreamFailure::CredentialRejected);
+    }
+    if !(200..=599).contains(&status) {
+        return Err(UpstreamFailure::Malformed);
+    }
+    let mut headers = Vec::with_capacity(reply.headers.len() + 1);
+    if !reply.body.is_empty() {
+        if !json || serde_json::from_slice::<serde::de::IgnoredAny>(&reply.body).is_err() {
+            return Err(UpstreamFailure::Malformed);
+        }
+        headers.push(("content-type".to_string(), SCIM_MEDIA_TYPE.to_string()));
+    }
+    for (name, value) in reply.headers {
+        if name == "location" || name == "content-location" {
+            if let Some(rewritten) = rewrite_location(&value, &upstream.base_path, public) {
+                headers.push((name, rewritten));
+            }
+        } else if RELAYED_RESPONSE_HEADERS.contains(&name.as_str()) {
+            headers.push((name, value));
+        }
+    }
+    Ok(Response { status, headers, body: reply.body })
+}
+
+/// Recognises the local replies Envoy's router gives a callout that got no upstream response.
+fn envoy_local_reply(status: u16, body: &[u8]) -> Option<UpstreamFailure> {
+    let text = std::str::from_utf8(body).ok()?;
+    match status {
+        503 if text.starts_with("no healthy upstream") => Some(UpstreamFailure::Unreachable),
+        503 if text.starts_with("upstream connect error or disconnect/reset before headers") => {
+            // "reset reason: connection failure" / "connection timeout": nothing was connected.
+            if text.contains("reset reason: connection failure") || text.contains("reset reason: connection timeout") {
+                Some(UpstreamFailure::Unreachable)
+            } else {
+                Some(UpstreamFailure::Reset)
+            }
+        }
+        504 if text.starts_with("upstream request timeout") => Some(UpstreamFailure::Timeout),
+        _ => None,
+    }
+}
+
+/// Rewrites an upstream `Location` (`http://10.0.0.5:8081/v2/Users/7`) to the gateway's address
+/// (`https://edge.example/api/scim/v2/Users/7`). A location outside the upstream's SCIM base,
+/// or with no public base to rewrite to, is dropped: it would only reveal the internal address.
+pub fn rewrite_location(location: &str, base_path: &str, public: &PublicBase) -> Option<String> {
+    let public = public.0.as_deref()?;
+    let path = match location.split_once("://") {
+        Some((_, rest)) => rest.find('/').and_then(|i| rest.get(i..))?,
+        None if location.starts_with('/') => location,
+        None => return None,
+    };
+    let below = path.strip_prefix(base_path)?;
+    (below.is_empty() || below.starts_with('/')).then(|| format!("{public}{below}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::resolve;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn upstream() -> Upstream {
+        Upstream::new("scim_upstream", "scim-upstream", "/v2", Duration::from_millis(1500), "up-secret")
+    }
+
+    fn public() -> PublicBase {
+        PublicBase::new(Some("https"), Some("edge.example"), "/api/scim/v2")
+    }
+
+    fn reply(status: u16, content_type: &str, body: &str) -> UpstreamReply {
+        UpstreamReply {
+            status: Some(status),
+            content_type: Some(content_type.to_string()),
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_call_goes_to_the_upstream_base_path_with_the_upstream_credential() {
+        let route = resolve("PATCH", "Users/7", "attributes=userName").unwrap();
+        let call = upstream().call(&route, vec![("if-match".into(), "W/\"1\"".into())], Some(b"{}".to_vec()));
+        assert_eq!(call.cluster, "scim_upstream");
+        assert_eq!(call.timeout, Duration::from_millis(1500));
+        assert_eq!(call.header(":method"), Some("PATCH"));
+        assert_eq!(call.header(":path"), Some("/v2/Users/7?attributes=userName"));
+        assert_eq!(call.header(":authority"), Some("scim-upstream"));
+        assert_eq!(call.header("authorization"), Some("Bearer up-secret"));
+        assert_eq!(call.header("content-type"), Some("application/scim+json"));
+        assert_eq!(call.header("if-match"), Some("W/\"1\""));
+        assert_eq!(call.body.as_deref(), Some(&b"{}"[..]));
+    }
+
+    #[test]
+    fn bodyless_calls_carry_no_content_type_and_empty_base_path_works() {
+        let route = resolve("GET", "Groups", "").unwrap();
+        let root = Upstream::new("c", "a", "", Duration::from_secs(1), "t");
+        let call = root.call(&route, vec![], None);
+        assert_eq!(call.header(":path"), Some("/Groups"));
+        assert_eq!(call.header("content-type"), None);
+    }
+
+    #[test]
+    fn debug_output_redacts_the_credential() {
+        let call = upstream().call(&resolve("GET", "Users", "").unwrap(), vec![], None);
+        assert!(!format!("{call:?}").contains("up-secret"));
+        assert!(!format!("{:?}", upstream()).contains("up-secret"));
+    }
+
+    #[test]
+    fn scim_responses_are_relayed_with_rewritten_locations() {
+        let mut created = reply(201, "application/scim+json", r#"{"id":"7"}"#);
+        created.headers = vec![
+            ("location".into(), "http://127.0.0.1:8081/v2/Users/7".into()),
+            ("etag".into(), "W/\"1\"".into()),
+        ];
+        let response = relay(created, &upstream(), &public()).unwrap();
+        assert_eq!(response.status, 201);
+        assert_eq!(response.body, br#"{"id":"7"}"#);
+        assert_eq!(response.header("content-type"), Some("application/scim+json"));
+        assert_eq!(response.header("location"), Some("https://edge.example/api/scim/v2/Users/7"));
+        assert_eq!(response.header("etag"), Some("W/\"1\""));
+    }
+
+    #[test]
+    fn plain_json_is_relayed_as_scim_json_and_204_has_no_content_type() {
+        let response = relay(reply(200, "application/json; charset=utf-8", "{}"), &upstream(), &public()).unwrap();
+        assert_eq!(response.header("content-type"), Some("application/scim+json"));
+        let deleted = UpstreamReply { status: Some(204), ..Default::default() };
+        let response = relay(deleted, &upstream(), &public()).unwrap();
+        assert_eq!((response.status, response.header("content-type")), (204, None));
+    }
+
+    #[test]
+    fn upstream_scim_errors_are_relayed_as_they_are() {
+        let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"}"#;
+        let response = relay(reply(409, "application/scim+json", body), &upstream(), &public()).unwrap();
+        assert_eq!((response.status, response.body.as_slice()), (409, body.as_bytes()));
+    }
+
+    #[test]
+    fn envoy_callout_failures_are_told_apart() {
+        let cases = [
+            (503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: Connection refused", UpstreamFailure::Unreachable),
+            (503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination", UpstreamFailure::Reset),
+            (503, "no healthy upstream", UpstreamFailure::Unreachable),
+            (504, "upstream request timeout", UpstreamFailure::Timeout),
+            (200, "<html>hello</html>", UpstreamFailure::Malformed),
+            (502, "Bad Gateway", UpstreamFailure::Malformed),
+        ];
+        for (status, body, failure) in cases {
+            assert_eq!(relay(reply(status, "text/plain", body), &upstream(), &public()), Err(failure), "{body}");
+        }
+        let reset = UpstreamReply::default();
+        assert_eq!(relay(reset, &upstream(), &public()), Err(UpstreamFailure::Reset));
+    }
+
+    #[test]
+    fn broken_json_and_rejected_credentials_are_upstream_failures() {
+        assert_eq!(relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public()), Err(UpstreamFailure::Malformed));
+        assert_eq!(
+            relay(reply(401, "application/scim+json", "{}"), &upstream(), &public()),
+            Err(UpstreamFailure::CredentialRejected)
+        );
+    }
+
+    #[test]
+    fn failures_become_scim_errors_with_the_right_status() {
+        let up = upstream();
+        assert_eq!(UpstreamFailure::Unreachable.error(&up).status, 503);
+        assert_eq!(UpstreamFailure::Reset.error(&up).status, 502);
+        assert_eq!(UpstreamFailure::Timeout.error(&up).status, 504);
+        assert!(UpstreamFailure::Timeout.error(&up).detail.contains("1500 ms"));
+        assert_eq!(UpstreamFailure::Malformed.error(&up).status, 502);
+    }
+
+    #[test]
+    fn locations_outside_the_upstream_base_are_dropped() {
+        let public = public();
+        assert_eq!(rewrite_location("/v2/Groups/1", "/v2", &public).as_deref(), Some("https://edge.example/api/scim/v2/Groups/1"));
+        assert_eq!(rewrite_location("http://u/v2", "/v2", &public).as_deref(), Some("https://edge.example/api/scim/v2"));
+        assert_eq!(rewrite_location("http://u/v2x/Users", "/v2", &public), None);
+        assert_eq!(rewrite_location("http://u/admin", "/v2", &public), None);
+        assert_eq!(rewrite_location("Users/1", "/v2", &public), None);
+        assert_eq!(rewrite_location("/v2/Users/1", "/v2", &PublicBase::new(None, Some("a b"), "/s")), None);
+    }
+
+    #[test]
+    fn public_base_prefers_forwarded_scheme_and_defaults_to_https() {
+        assert_eq!(PublicBase::new(Some("http"), Some("127.0.0.1:10000"), "/api/scim/v2").0.as_deref(), Some("http://127.0.0.1:10000/api/scim/v2"));
+        assert_eq!(PublicBase::new(None, Some("edge"), "/s").0.as_deref(), Some("https://edge/s"));
+    }
+}
