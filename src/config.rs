@@ -51,23 +51,24 @@ impl Config {
     /// Parses and compiles the plugin configuration.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
         // serde_json's syntax errors give a line and column, never the text around them.
-        let document: Value = serde_json::from_slice(bytes)
-            .map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
+        let document: Value =
+            serde_json::from_slice(bytes).map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
         let root = Fields::of("", &document)?;
         root.deny_unknown(&["version", "scim_prefix", "max_body_bytes", "tokens", "upstream"])?;
 
         match root.integer("version")? {
             Some(CONFIG_VERSION) => {}
-            Some(_) => return Err(error("version", format!("unsupported; this filter reads version {CONFIG_VERSION}"))),
+            Some(_) => {
+                return Err(error("version", format!("unsupported; this filter reads version {CONFIG_VERSION}")))
+            }
             None => return Err(error("version", format!("required; set it to {CONFIG_VERSION}"))),
         }
         let scim_prefix = match root.string("scim_prefix")? {
             Some(prefix) => check_base_path(prefix, false).map_err(|r| error("scim_prefix", r))?,
             None => DEFAULT_SCIM_PREFIX.to_string(),
         };
-        let max_body_bytes = root
-            .integer_in("max_body_bytes", 1024..=16 * 1024 * 1024)?
-            .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let max_body_bytes =
+            root.integer_in("max_body_bytes", 1024..=16 * 1024 * 1024)?.unwrap_or(DEFAULT_MAX_BODY_BYTES);
         Ok(Config {
             scim_prefix,
             max_body_bytes: usize::try_from(max_body_bytes).map_err(|_| error("max_body_bytes", "too large"))?,
@@ -87,11 +88,16 @@ fn tokens(root: &Fields) -> Result<TokenSet, ConfigError> {
         let fields = Fields::of(&format!("tokens[{index}]"), item)?;
         fields.deny_unknown(&["name", "sha256"])?;
         let name = fields.required_string("name")?;
-        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) {
-            return Err(error(fields.path("name"), "1 to 64 characters from A-Z a-z 0-9 - _ (it becomes part of metric names)"));
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        {
+            return Err(error(
+                fields.path("name"),
+                "1 to 64 characters from A-Z a-z 0-9 - _ (it becomes part of metric names)",
+            ));
         }
-        let sha256 = decode_sha256(fields.required_string("sha256")?)
-            .ok_or_else(|| error(fields.path("sha256"), "expected the SHA-256 digest of the token as 64 hexadecimal characters"))?;
+        let sha256 = decode_sha256(fields.required_string("sha256")?).ok_or_else(|| {
+            error(fields.path("sha256"), "expected the SHA-256 digest of the token as 64 hexadecimal characters")
+        })?;
         if sha256 == EMPTY_SHA256 {
             return Err(error(fields.path("sha256"), "is the digest of the empty string"));
         }
@@ -123,7 +129,10 @@ fn upstream(root: &Fields) -> Result<Upstream, ConfigError> {
     let timeout_ms = fields.integer_in("timeout_ms", 1..=300_000)?.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
     let bearer_token = fields.required_string("bearer_token")?;
     if !is_token68(bearer_token.as_bytes()) {
-        return Err(error(fields.path("bearer_token"), "expected a non-empty bearer token (RFC 6750 token68 characters)"));
+        return Err(error(
+            fields.path("bearer_token"),
+            "expected a non-empty bearer token (RFC 6750 token68 characters)",
+        ));
     }
     Ok(Upstream::new(cluster, authority, &base_path, Duration::from_millis(timeout_ms), bearer_token))
 }
@@ -292,11 +301,18 @@ mod tests {
         assert_eq!(config.upstream.base_path, "");
     }
 
+    type Mutation = Box<dyn Fn(&mut Value)>;
+
     #[test]
     fn errors_name_the_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        let cases: Vec<(&str, Mutation)> = vec![
             ("version", Box::new(|v| v["version"] = json!(2))),
-            ("version", Box::new(|v| { v.as_object_mut().unwrap().remove("version"); })),
+            (
+                "version",
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("version");
+                }),
+            ),
             ("colour", Box::new(|v| v["colour"] = json!("blue"))),
             ("scim_prefix", Box::new(|v| v["scim_prefix"] = json!("/api/scim/v2/"))),
             ("scim_prefix", Box::new(|v| v["scim_prefix"] = json!("api"))),
@@ -312,13 +328,23 @@ mod tests {
             ("tokens[0].name", Box::new(|v| v["tokens"][0]["name"] = json!("has space"))),
             ("tokens[0].token", Box::new(|v| v["tokens"][0]["token"] = json!("plain"))),
             ("tokens[1]", Box::new(|v| v["tokens"][1] = json!("x"))),
-            ("upstream", Box::new(|v| { v.as_object_mut().unwrap().remove("upstream"); })),
+            (
+                "upstream",
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("upstream");
+                }),
+            ),
             ("upstream.cluster", Box::new(|v| v["upstream"]["cluster"] = json!(""))),
             ("upstream.authority", Box::new(|v| v["upstream"]["authority"] = json!("a/b"))),
             ("upstream.base_path", Box::new(|v| v["upstream"]["base_path"] = json!("v2"))),
             ("upstream.timeout_ms", Box::new(|v| v["upstream"]["timeout_ms"] = json!(0))),
             ("upstream.bearer_token", Box::new(|v| v["upstream"]["bearer_token"] = json!("two words"))),
-            ("upstream.bearer_token", Box::new(|v| { v["upstream"].as_object_mut().unwrap().remove("bearer_token"); })),
+            (
+                "upstream.bearer_token",
+                Box::new(|v| {
+                    v["upstream"].as_object_mut().unwrap().remove("bearer_token");
+                }),
+            ),
         ];
         for (field, mutate) in cases {
             let mut value = valid();

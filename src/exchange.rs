@@ -19,7 +19,10 @@ use crate::http::{is_scim_json, status_class, Response};
 use crate::metrics::Counter;
 use crate::route::{resolve, scope, Route, Scope};
 use crate::scim_error::{ScimError, ScimType};
-use crate::upstream::{relay, PublicBase, UpstreamCall, UpstreamFailure, UpstreamReply, FORWARDED_REQUEST_HEADERS, RELAYED_RESPONSE_HEADERS};
+use crate::upstream::{
+    relay, PublicBase, UpstreamCall, UpstreamFailure, UpstreamReply, FORWARDED_REQUEST_HEADERS,
+    RELAYED_RESPONSE_HEADERS,
+};
 
 /// What the exchange needs from the proxy. Header values are raw bytes: Envoy allows non-UTF-8
 /// header values, and the gateway must refuse those, not crash on them.

@@ -44,9 +44,6 @@ mod tests {
         assert_eq!(Counter::AuthAccepted("entra").name(), "scim_edge.auth.accepted.entra");
         assert_eq!(Counter::AuthRejected(AuthFailure::Missing).name(), "scim_edge.auth.rejected.missing");
         assert_eq!(Counter::Responses("4xx").name(), "scim_edge.responses.4xx");
-        assert_eq!(
-            Counter::UpstreamFailures(UpstreamFailure::Timeout).name(),
-            "scim_edge.upstream.failures.timeout"
-        );
+        assert_eq!(Counter::UpstreamFailures(UpstreamFailure::Timeout).name(), "scim_edge.upstream.failures.timeout");
     }
 }

@@ -97,8 +97,7 @@ pub fn scope<'a>(prefix: &str, path: &'a str) -> Scope<'a> {
 
 /// Endpoints RFC 7644 defines that the gateway does not (yet) serve: answered 501, which is what
 /// RFC 7644 §3.11 asks for `/Me` and what a client can act on for the others.
-const NOT_IMPLEMENTED: &[&str] =
-    &["Me", "Bulk", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes"];
+const NOT_IMPLEMENTED: &[&str] = &["Me", "Bulk", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes"];
 
 /// Resolves the method and the path below the SCIM prefix to a forwardable route.
 pub fn resolve(method: &str, rest: &str, query: &str) -> Result<Route, ScimError> {

@@ -110,8 +110,7 @@ mod tests {
 
     #[test]
     fn scim_type_is_left_out_when_unset() {
-        let body: serde_json::Value =
-            serde_json::from_slice(&ScimError::new(404, "no such endpoint").body()).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&ScimError::new(404, "no such endpoint").body()).unwrap();
         assert_eq!(body.get("scimType"), None);
         assert_eq!(body["status"], "404");
     }

@@ -193,9 +193,8 @@ impl PublicBase {
             Some(s) if s.eq_ignore_ascii_case("http") => "http",
             _ => "https",
         };
-        let authority = authority.filter(|a| {
-            !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
-        });
+        let authority = authority
+            .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b)));
         PublicBase(authority.map(|a| format!("{scheme}://{a}{scim_prefix}")))
     }
 }
@@ -327,10 +326,8 @@ mod tests {
     #[test]
     fn scim_responses_are_relayed_with_rewritten_locations() {
         let mut created = reply(201, "application/scim+json", r#"{"id":"7"}"#);
-        created.headers = vec![
-            ("location".into(), "http://127.0.0.1:8081/v2/Users/7".into()),
-            ("etag".into(), "W/\"1\"".into()),
-        ];
+        created.headers =
+            vec![("location".into(), "http://127.0.0.1:8081/v2/Users/7".into()), ("etag".into(), "W/\"1\"".into())];
         let response = relay(created, &upstream(), &public()).unwrap();
         assert_eq!(response.status, 201);
         assert_eq!(response.body, br#"{"id":"7"}"#);
@@ -350,7 +347,8 @@ mod tests {
 
     #[test]
     fn upstream_scim_errors_are_relayed_as_they_are() {
-        let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"}"#;
+        let body =
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"}"#;
         let response = relay(reply(409, "application/scim+json", body), &upstream(), &public()).unwrap();
         assert_eq!((response.status, response.body.as_slice()), (409, body.as_bytes()));
     }
@@ -374,7 +372,10 @@ mod tests {
 
     #[test]
     fn broken_json_and_rejected_credentials_are_upstream_failures() {
-        assert_eq!(relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public()), Err(UpstreamFailure::Malformed));
+        assert_eq!(
+            relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public()),
+            Err(UpstreamFailure::Malformed)
+        );
         assert_eq!(
             relay(reply(401, "application/scim+json", "{}"), &upstream(), &public()),
             Err(UpstreamFailure::CredentialRejected)
@@ -394,8 +395,14 @@ mod tests {
     #[test]
     fn locations_outside_the_upstream_base_are_dropped() {
         let public = public();
-        assert_eq!(rewrite_location("/v2/Groups/1", "/v2", &public).as_deref(), Some("https://edge.example/api/scim/v2/Groups/1"));
-        assert_eq!(rewrite_location("http://u/v2", "/v2", &public).as_deref(), Some("https://edge.example/api/scim/v2"));
+        assert_eq!(
+            rewrite_location("/v2/Groups/1", "/v2", &public).as_deref(),
+            Some("https://edge.example/api/scim/v2/Groups/1")
+        );
+        assert_eq!(
+            rewrite_location("http://u/v2", "/v2", &public).as_deref(),
+            Some("https://edge.example/api/scim/v2")
+        );
         assert_eq!(rewrite_location("http://u/v2x/Users", "/v2", &public), None);
         assert_eq!(rewrite_location("http://u/admin", "/v2", &public), None);
         assert_eq!(rewrite_location("Users/1", "/v2", &public), None);
@@ -404,7 +411,10 @@ mod tests {
 
     #[test]
     fn public_base_prefers_forwarded_scheme_and_defaults_to_https() {
-        assert_eq!(PublicBase::new(Some("http"), Some("127.0.0.1:10000"), "/api/scim/v2").0.as_deref(), Some("http://127.0.0.1:10000/api/scim/v2"));
+        assert_eq!(
+            PublicBase::new(Some("http"), Some("127.0.0.1:10000"), "/api/scim/v2").0.as_deref(),
+            Some("http://127.0.0.1:10000/api/scim/v2")
+        );
         assert_eq!(PublicBase::new(None, Some("edge"), "/s").0.as_deref(), Some("https://edge/s"));
     }
 }

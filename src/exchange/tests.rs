@@ -194,7 +194,8 @@ fn bodyless_requests_are_dispatched_from_the_headers_callback() {
 
 #[test]
 fn a_body_split_across_chunks_is_forwarded_whole() {
-    let body = format!(r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"{}"}}"#, "x".repeat(900));
+    let body =
+        format!(r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"{}"}}"#, "x".repeat(900));
     let mut host = FakeHost::request("PUT", "/api/scim/v2/Users/5").with_body(&body);
     host.upstream_answers(200, "application/scim+json", "{}");
     let mut exchange = send(&mut host, 100);
@@ -320,7 +321,13 @@ fn bodies_must_be_scim_json_objects() {
 #[test]
 fn upstream_failures_become_scim_errors_that_say_which() {
     let cases = [
-        (503, "text/plain", "upstream connect error or disconnect/reset before headers. reset reason: connection failure", 503, "unreachable"),
+        (
+            503,
+            "text/plain",
+            "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            503,
+            "unreachable",
+        ),
         (504, "text/plain", "upstream request timeout", 504, "timeout"),
         (200, "text/html", "<html></html>", 502, "malformed"),
         (401, "application/scim+json", "{}", 502, "credential_rejected"),

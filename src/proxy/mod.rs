@@ -1,0 +1,191 @@
+//! The proxy-wasm adapter: the only code that talks to Envoy. It reads the plugin configuration,
+//! creates one [`Exchange`] per HTTP stream and translates host callbacks into calls on it.
+//!
+//! Host calls go through `proxy_wasm::hostcalls` (which return `Result`) or [`hostcall`], never
+//! through the trait convenience methods, which unwrap.
+
+mod hostcall;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+
+use crate::config::Config;
+use crate::exchange::{Exchange, Flow, Host};
+use crate::http::Response;
+use crate::metrics::Counter;
+use crate::scim_error::ScimError;
+use crate::upstream::UpstreamCall;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+#[derive(Default)]
+struct Root {
+    config: Option<Rc<Config>>,
+    counters: Rc<RefCell<Counters>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(status) => {
+                log::error!("scim-edge: cannot read the plugin configuration: {status:?}");
+                return false;
+            }
+        };
+        match Config::from_json(&bytes) {
+            Ok(config) => {
+                log::info!(
+                    "scim-edge: configured: prefix {}, {} token(s) [{}], upstream cluster '{}' base path '{}'",
+                    config.scim_prefix,
+                    config.tokens.names().count(),
+                    config.tokens.names().collect::<Vec<_>>().join(", "),
+                    config.upstream.cluster,
+                    config.upstream.base_path,
+                );
+                self.config = Some(Rc::new(config));
+                true
+            }
+            Err(error) => {
+                log::error!("scim-edge: invalid configuration: {error}");
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let host = HostCalls { counters: Rc::clone(&self.counters) };
+        Some(match &self.config {
+            Some(config) => Box::new(Filter { exchange: Exchange::new(Rc::clone(config), context_id), host }),
+            // Envoy refuses a plugin whose on_configure failed, so this is a should-not-happen;
+            // if it does, nothing gets through.
+            None => Box::new(Unconfigured { host }),
+        })
+    }
+}
+
+struct Filter {
+    exchange: Exchange,
+    host: HostCalls,
+}
+
+impl Context for Filter {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        self.exchange.on_upstream_response(&mut self.host, token, body_size);
+    }
+}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        action(self.exchange.on_request_headers(&mut self.host, end_of_stream))
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(self.exchange.on_request_body(&mut self.host, body_size, end_of_stream))
+    }
+}
+
+fn action(flow: Flow) -> Action {
+    match flow {
+        Flow::Continue => Action::Continue,
+        Flow::Pause => Action::Pause,
+    }
+}
+
+struct Unconfigured {
+    host: HostCalls,
+}
+
+impl Context for Unconfigured {}
+
+impl HttpContext for Unconfigured {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        let error = ScimError::new(503, "The SCIM gateway has no valid configuration");
+        self.host.send_response(&error.into_response());
+        Action::Pause
+    }
+}
+
+/// Counter ids, defined on first use and shared by every stream of the VM.
+#[derive(Default)]
+struct Counters {
+    ids: HashMap<String, u32>,
+}
+
+impl Counters {
+    fn increment(&mut self, name: String) {
+        let id = match self.ids.get(&name) {
+            Some(id) => *id,
+            None => match hostcall::define_counter(&name) {
+                Ok(id) => *self.ids.entry(name).or_insert(id),
+                Err(status) => {
+                    log::warn!("scim-edge: cannot define counter {name}: {status:?}");
+                    return;
+                }
+            },
+        };
+        if let Err(status) = hostcalls::increment_metric(id, 1) {
+            log::warn!("scim-edge: cannot increment counter {id}: {status:?}");
+        }
+    }
+}
+
+/// [`Host`] over the real proxy-wasm host calls.
+struct HostCalls {
+    counters: Rc<RefCell<Counters>>,
+}
+
+impl Host for HostCalls {
+    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name).ok().flatten()
+    }
+
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size).ok().flatten()
+    }
+
+    fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
+        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name).ok().flatten()
+    }
+
+    fn upstream_response_body(&self, size: usize) -> Option<Vec<u8>> {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size).ok().flatten()
+    }
+
+    fn dispatch(&mut self, call: &UpstreamCall) -> Result<u32, String> {
+        let headers: Vec<(&str, &str)> = call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        hostcalls::dispatch_http_call(&call.cluster, headers, call.body.as_deref(), Vec::new(), call.timeout)
+            .map_err(|status| format!("{status:?}"))
+    }
+
+    fn send_response(&mut self, response: &Response) {
+        if let Err(status) = hostcall::send_local_response(response.status, &response.headers, &response.body) {
+            log::error!("scim-edge: cannot send the response ({}): {status:?}", response.status);
+        }
+    }
+
+    fn count(&mut self, counter: Counter<'_>) {
+        if let Ok(mut counters) = self.counters.try_borrow_mut() {
+            counters.increment(counter.name());
+        }
+    }
+
+    fn now(&self) -> Option<Duration> {
+        hostcalls::get_current_time().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+    }
+}
