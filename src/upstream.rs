@@ -242,8 +242,10 @@ fn envoy_local_reply(status: u16, body: &[u8]) -> Option<UpstreamFailure> {
     match status {
         503 if text.starts_with("no healthy upstream") => Some(UpstreamFailure::Unreachable),
         503 if text.starts_with("upstream connect error or disconnect/reset before headers") => {
-            // "reset reason: connection failure" / "connection timeout": nothing was connected.
-            if text.contains("reset reason: connection failure") || text.contains("reset reason: connection timeout") {
+            // Envoy's reset reasons: "local/remote connection failure" and "connection timeout" mean
+            // no connection was made, "overflow" that the circuit breaker refused one; the rest
+            // ("connection termination", "remote reset", "protocol error"...) came after connecting.
+            if ["connection failure", "connection timeout", "overflow"].iter().any(|r| text.contains(r)) {
                 Some(UpstreamFailure::Unreachable)
             } else {
                 Some(UpstreamFailure::Reset)
@@ -356,7 +358,9 @@ mod tests {
     #[test]
     fn envoy_callout_failures_are_told_apart() {
         let cases = [
-            (503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure, transport failure reason: delayed connect error: Connection refused", UpstreamFailure::Unreachable),
+            (503, "upstream connect error or disconnect/reset before headers. reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused", UpstreamFailure::Unreachable),
+            (503, "upstream connect error or disconnect/reset before headers. reset reason: connection timeout", UpstreamFailure::Unreachable),
+            (503, "upstream connect error or disconnect/reset before headers. reset reason: overflow", UpstreamFailure::Unreachable),
             (503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination", UpstreamFailure::Reset),
             (503, "no healthy upstream", UpstreamFailure::Unreachable),
             (504, "upstream request timeout", UpstreamFailure::Timeout),
