@@ -1,0 +1,68 @@
+# scim-edge. The two commands a user needs: `make run` and `make test`. Both install what they use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+TOOLS  := .tools
+WASM   := target/wasm32-wasip1/release/scim_edge.wasm
+# wasm-bindgen-test-runner must match the wasm-bindgen crate that Cargo.lock resolved.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
+WASM_TEST_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
+
+.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e clean
+
+help:
+	@echo "make run    start scim2-server and Envoy with the scim-edge filter (Ctrl-C stops them)"
+	@echo "make test   lint, native unit tests, the same tests in wasm under Node, Envoy end to end"
+	@echo "make build  build the filter ($(WASM)) and print its size"
+	@echo "make setup  install the Rust targets, the project venv and the wasm test runner"
+
+setup: toolchain venv $(WASM_TEST_RUNNER)
+
+toolchain:
+	@rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null
+	@rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $@
+
+$(WASM_TEST_RUNNER): Cargo.lock
+	@test -n "$(WASM_BINDGEN_VERSION)" || { echo "wasm-bindgen not found in Cargo.lock"; exit 1; }
+	@if [ ! -x $@ ] || [ "$$($@ --version | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into $(TOOLS)/ (about 2 minutes, once)"; \
+	  cargo install --quiet wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --root $(TOOLS); \
+	fi
+	@touch $@
+
+build: toolchain
+	cargo build --release --target wasm32-wasip1
+	@echo "scim_edge.wasm: $$(stat -c %s $(WASM)) bytes ($(WASM))"
+
+run: build venv
+	@$(PY) envoy/local_stack.py
+
+test: lint unit wasm-test e2e
+
+lint: toolchain
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --release --target wasm32-wasip1 --lib -- -D warnings
+
+unit:
+	cargo test
+
+wasm-test: toolchain $(WASM_TEST_RUNNER)
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$(abspath $(WASM_TEST_RUNNER)) \
+	  cargo test --target wasm32-unknown-unknown --lib
+
+e2e: build venv
+	$(PY) -m pytest tests
+
+clean:
+	cargo clean
+	rm -rf $(VENV) $(TOOLS) .run

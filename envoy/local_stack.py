@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""The local scim-edge stack: scim2-server as the upstream user store, Envoy with the scim-edge
+filter in front of it. `make run` runs `main()`; the end-to-end tests use the same pieces.
+
+Everything here starts from envoy/envoy.yaml, the shipped configuration, and changes only ports,
+the upstream address, the wasm path and (for tests) chosen plugin settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_CONFIG = ROOT / "envoy" / "envoy.yaml"
+WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "scim_edge.wasm"
+SCIM_PREFIX = "/api/scim/v2"
+# Development-only secrets of the local stack (README, "Local stack").
+CLIENT_TOKEN = "local-dev-token"
+UPSTREAM_TOKEN = "local-upstream-token"
+
+
+def bin_path(name: str) -> str:
+    """A console script of the project venv (the one running this file), else from PATH."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise SystemExit(f"{name} not found: run 'make setup' (it installs the project venv)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wasm_filter(config: dict) -> dict:
+    for listener in config["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                for http_filter in network_filter["typed_config"].get("http_filters", []):
+                    if http_filter["name"] == "envoy.filters.http.wasm":
+                        return http_filter["typed_config"]["config"]
+    raise ValueError("no envoy.filters.http.wasm filter in the Envoy configuration")
+
+
+def plugin_config(config: dict) -> dict:
+    """The scim-edge plugin configuration (the JSON inside the StringValue)."""
+    return json.loads(wasm_filter(config)["configuration"]["value"])
+
+
+def render(
+    *,
+    listen_port: int,
+    admin_port: int,
+    upstream_port: int,
+    upstream_host: str = "127.0.0.1",
+    wasm: Path = WASM,
+    plugin: dict | None = None,
+    base: Path = SHIPPED_CONFIG,
+) -> dict:
+    """The shipped Envoy configuration with other ports, the wasm at an absolute path and,
+    when given, the plugin configuration replaced."""
+    config = copy.deepcopy(yaml.safe_load(base.read_text()))
+    config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    listener = config["static_resources"]["listeners"][0]
+    listener["address"]["socket_address"]["port_value"] = listen_port
+    for cluster in config["static_resources"]["clusters"]:
+        if cluster["name"] == "scim_upstream":
+            address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+            address["socket_address"].update(address=upstream_host, port_value=upstream_port)
+    wasm_config = wasm_filter(config)
+    wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm)
+    if plugin is not None:
+        wasm_config["configuration"]["value"] = json.dumps(plugin, indent=2)
+    return config
+
+
+@dataclass
+class Service:
+    """A process of the stack, its log file, and a clean stop."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+    on_line: object = None
+    _pump: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> "Service":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop the children in order
+        )
+
+        def pump():
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+                if self.on_line:
+                    self.on_line(line.decode("utf-8", "replace").rstrip("\n"))
+            log.close()
+
+        self._pump = threading.Thread(target=pump, name=f"{self.name}-log", daemon=True)
+        self._pump.start()
+        return self
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if not self.running():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self._pump:
+            self._pump.join(timeout=2)
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+def wait_for(what: str, check, service: Service, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise RuntimeError(f"{service.name} exited while starting:\n{service.log_text()[-4000:]}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} not ready after {timeout:.0f}s:\n{service.log_text()[-4000:]}")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_upstream(port: int, run_dir: Path) -> Service:
+    """scim2-server, in memory, accepting only the gateway's own credential."""
+    service = Service(
+        "scim2-server",
+        [bin_path("scim2-server"), "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", UPSTREAM_TOKEN],
+        run_dir / "scim2-server.log",
+    ).start()
+    wait_for(f"scim2-server on 127.0.0.1:{port}", lambda: port_open(port), service)
+    return service
+
+
+def envoy_ready(admin_port: int) -> bool:
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as response:
+        return response.status == 200
+
+
+def start_envoy(config: dict, admin_port: int, run_dir: Path, name: str = "envoy", on_line=None) -> Service:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / f"{name}.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    service = Service(
+        name,
+        [
+            bin_path("envoy"),
+            "-c", str(config_path),
+            "--concurrency", "2",
+            "--disable-hot-restart",  # several Envoys may run side by side (tests, a make run)
+            "--log-level", "info",
+        ],
+        run_dir / f"{name}.log",
+        on_line=on_line,
+    ).start()
+    wait_for(f"Envoy (admin 127.0.0.1:{admin_port})", lambda: envoy_ready(admin_port), service)
+    return service
+
+
+def filter_line(line: str) -> None:
+    """Echo the filter's own log lines (one per SCIM request) on the console."""
+    marker = "scim-edge"
+    if "[wasm]" in line and marker in line:
+        print("  " + line[line.index(marker):], flush=True)
+    elif "[critical]" in line or "[error]" in line:
+        print("  envoy: " + line, flush=True)
+
+
+def main() -> int:
+    listen_port = int(os.environ.get("SCIM_EDGE_PORT", "10000"))
+    admin_port = int(os.environ.get("SCIM_EDGE_ADMIN_PORT", "9901"))
+    upstream_port = int(os.environ.get("SCIM_UPSTREAM_PORT", "8081"))
+    run_dir = ROOT / ".run"
+    if not WASM.exists():
+        raise SystemExit(f"{WASM} is missing: run 'make build'")
+    for port, what in [(listen_port, "SCIM_EDGE_PORT"), (admin_port, "SCIM_EDGE_ADMIN_PORT"), (upstream_port, "SCIM_UPSTREAM_PORT")]:
+        if port_open(port):
+            raise SystemExit(f"port {port} ({what}) is already in use; set {what} to another port")
+
+    services: list[Service] = []
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        services.append(start_upstream(upstream_port, run_dir))
+        config = render(listen_port=listen_port, admin_port=admin_port, upstream_port=upstream_port)
+        services.append(start_envoy(config, admin_port, run_dir, on_line=filter_line))
+        base = f"http://127.0.0.1:{listen_port}{SCIM_PREFIX}"
+        print(
+            f"""
+scim-edge is running.
+  SCIM base URL   {base}
+  client token    {CLIENT_TOKEN}   (development only)
+  upstream        scim2-server on 127.0.0.1:{upstream_port}, token known only to the gateway
+  Envoy admin     http://127.0.0.1:{admin_port}   (counters: /stats?filter=scim_edge)
+  logs            {run_dir}/envoy.log, {run_dir}/scim2-server.log
+
+Try:
+  curl -s -X POST {base}/Users \\
+    -H 'Authorization: Bearer {CLIENT_TOKEN}' -H 'Content-Type: application/scim+json' \\
+    -d '{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","active":true}}'
+  curl -s -H 'Authorization: Bearer {CLIENT_TOKEN}' '{base}/Users?filter=userName%20eq%20%22ada@example.com%22'
+
+Requests appear below, one line each. Ctrl-C stops the stack.
+""",
+            flush=True,
+        )
+        while not stopping.is_set():
+            for service in services:
+                if not service.running():
+                    print(f"{service.name} exited; see {service.log_path}", file=sys.stderr)
+                    return 1
+            stopping.wait(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    finally:
+        for service in reversed(services):
+            service.stop()
+        print("stopped Envoy and scim2-server", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

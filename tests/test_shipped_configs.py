@@ -1,0 +1,107 @@
+"""Every Envoy configuration the project ships loads in the real Envoy with the built filter, a bad
+plugin configuration is refused with a line that names the field, and docker-compose.yml runs the
+same gateway as `make run`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+import local_stack as stack
+
+ROOT = stack.ROOT
+SHIPPED = sorted((ROOT / "envoy").glob("*.yaml"))
+
+
+def validate(config_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [stack.bin_path("envoy"), "--mode", "validate", "-c", str(config_path), "--disable-hot-restart"],
+        cwd=ROOT,  # the shipped configs name the wasm relative to the repository root
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_expected_configs_are_shipped():
+    assert {p.name for p in SHIPPED} >= {"envoy.yaml", "envoy.compose.yaml"}
+
+
+@pytest.mark.parametrize("config_path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_config_passes_envoy_validate(config_path):
+    result = validate(config_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "scim-edge: configured" in output, "the filter itself read and accepted the plugin configuration"
+
+
+BAD_PLUGINS = {
+    "tokens[0].sha256": lambda p: p["tokens"][0].update(sha256="plain-hunter2-not-a-digest"),
+    "upstream.timeout_ms": lambda p: p["upstream"].update(timeout_ms=0),
+    "upstream.bearer_token": lambda p: p["upstream"].update(bearer_token="two hunter2 words"),
+    "tokens": lambda p: p.update(tokens=[]),
+    "colour": lambda p: p.update(colour="blue"),
+}
+
+
+@pytest.mark.parametrize("field", BAD_PLUGINS)
+def test_a_bad_plugin_config_is_refused_with_one_line_naming_the_field(field, tmp_path):
+    config = yaml.safe_load(stack.SHIPPED_CONFIG.read_text())
+    plugin = stack.plugin_config(config)
+    BAD_PLUGINS[field](plugin)
+    stack.wasm_filter(config)["configuration"]["value"] = json.dumps(plugin)
+    stack.wasm_filter(config)["vm_config"]["code"]["local"]["filename"] = str(stack.WASM)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = validate(path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    errors = [line for line in output.splitlines() if "scim-edge: invalid configuration" in line]
+    assert errors, output[-3000:]
+    assert f"invalid configuration: {field}:" in errors[0]
+    assert "hunter2" not in output
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_mounts_only_files_that_exist():
+    for name, service in compose()["services"].items():
+        for volume in service.get("volumes", []):
+            host_path = volume.split(":")[0]
+            assert (ROOT / host_path).exists(), f"{name} mounts {host_path}, which does not exist"
+
+
+def test_compose_envoy_runs_the_mounted_compose_config():
+    envoy = compose()["services"]["envoy"]
+    config_arg = envoy["command"][envoy["command"].index("-c") + 1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in envoy["volumes"]}
+    assert mounts[config_arg] == "./envoy/envoy.compose.yaml"
+    wasm = yaml.safe_load((ROOT / "envoy/envoy.compose.yaml").read_text())
+    wasm_path = stack.wasm_filter(wasm)["vm_config"]["code"]["local"]["filename"]
+    assert mounts[str(Path(envoy["working_dir"]) / wasm_path)] == "./target/wasm32-wasip1/release/scim_edge.wasm"
+
+
+def test_compose_config_is_the_local_config_but_for_the_listener_address():
+    local = yaml.safe_load(stack.SHIPPED_CONFIG.read_text())
+    composed = yaml.safe_load((ROOT / "envoy/envoy.compose.yaml").read_text())
+    assert stack.plugin_config(composed) == stack.plugin_config(local)
+    assert composed["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] == "0.0.0.0"
+    normalised = copy.deepcopy(composed)
+    normalised["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = "127.0.0.1"
+    assert normalised == local
+
+
+def test_compose_upstream_is_scim2_server_with_the_gateway_credential():
+    upstream = compose()["services"]["scim2-server"]
+    argv = upstream["entrypoint"] + upstream["command"]
+    plugin = stack.plugin_config(yaml.safe_load(stack.SHIPPED_CONFIG.read_text()))
+    assert argv[argv.index("--bearer-token") + 1] == plugin["upstream"]["bearer_token"]
+    assert argv[argv.index("--port") + 1] == "8081"
+    assert compose()["services"]["envoy"]["network_mode"] == "service:scim2-server"
