@@ -31,6 +31,12 @@ SCIM_PREFIX = "/api/scim/v2"
 # Development-only secrets of the local stack (README, "Local stack").
 CLIENT_TOKEN = "local-dev-token"
 UPSTREAM_TOKEN = "local-upstream-token"
+# The environment variable the shipped configs read the upstream credential from.
+UPSTREAM_TOKEN_ENV = "SCIM_EDGE_UPSTREAM_TOKEN"
+
+
+def envoy_env(upstream_token: str = UPSTREAM_TOKEN) -> dict[str, str]:
+    return {**os.environ, UPSTREAM_TOKEN_ENV: upstream_token}
 
 
 def bin_path(name: str) -> str:
@@ -99,6 +105,7 @@ class Service:
     name: str
     argv: list[str]
     log_path: Path
+    env: dict[str, str] | None = None
     process: subprocess.Popen | None = None
     on_line: object = None
     _pump: threading.Thread | None = field(default=None, repr=False)
@@ -112,6 +119,7 @@ class Service:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop the children in order
+            env=self.env,
         )
 
         def pump():
@@ -198,6 +206,7 @@ def start_envoy(config: dict, admin_port: int, run_dir: Path, name: str = "envoy
             "--log-level", "info",
         ],
         run_dir / f"{name}.log",
+        env=envoy_env(),
         on_line=on_line,
     ).start()
     wait_for(f"Envoy (admin 127.0.0.1:{admin_port})", lambda: envoy_ready(admin_port), service)

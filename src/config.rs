@@ -47,9 +47,17 @@ fn error(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError { field: field.into(), reason: reason.into() }
 }
 
+/// Looks up an environment variable of the VM (for `upstream.bearer_token_env`).
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// For configurations that read nothing from the environment.
+pub fn no_env(_: &str) -> Option<String> {
+    None
+}
+
 impl Config {
-    /// Parses and compiles the plugin configuration.
-    pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
+    /// Parses and compiles the plugin configuration. `env` resolves `upstream.bearer_token_env`.
+    pub fn from_json(bytes: &[u8], env: EnvLookup) -> Result<Config, ConfigError> {
         // serde_json's syntax errors give a line and column, never the text around them.
         let document: Value =
             serde_json::from_slice(bytes).map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
@@ -73,7 +81,7 @@ impl Config {
             scim_prefix,
             max_body_bytes: usize::try_from(max_body_bytes).map_err(|_| error("max_body_bytes", "too large"))?,
             tokens: tokens(&root)?,
-            upstream: upstream(&root)?,
+            upstream: upstream(&root, env)?,
         })
     }
 }
@@ -112,10 +120,10 @@ fn tokens(root: &Fields) -> Result<TokenSet, ConfigError> {
     Ok(TokenSet::new(entries))
 }
 
-fn upstream(root: &Fields) -> Result<Upstream, ConfigError> {
+fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
     let value = root.get("upstream").ok_or_else(|| error("upstream", "required"))?;
     let fields = Fields::of("upstream", value)?;
-    fields.deny_unknown(&["cluster", "authority", "base_path", "timeout_ms", "bearer_token"])?;
+    fields.deny_unknown(&["cluster", "authority", "base_path", "timeout_ms", "bearer_token", "bearer_token_env"])?;
     let cluster = fields.required_string("cluster")?;
     if cluster.is_empty() {
         return Err(error(fields.path("cluster"), "empty; name an Envoy cluster of the bootstrap"));
@@ -127,14 +135,34 @@ fn upstream(root: &Fields) -> Result<Upstream, ConfigError> {
     let base_path = check_base_path(fields.required_string("base_path")?, true)
         .map_err(|reason| error(fields.path("base_path"), reason))?;
     let timeout_ms = fields.integer_in("timeout_ms", 1..=300_000)?.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
-    let bearer_token = fields.required_string("bearer_token")?;
-    if !is_token68(bearer_token.as_bytes()) {
-        return Err(error(
-            fields.path("bearer_token"),
-            "expected a non-empty bearer token (RFC 6750 token68 characters)",
-        ));
+    let bearer_token = upstream_credential(&fields, env)?;
+    Ok(Upstream::new(cluster, authority, &base_path, Duration::from_millis(timeout_ms), &bearer_token))
+}
+
+/// The upstream's bearer credential: inline (`bearer_token`) or, better, from an environment
+/// variable of the VM (`bearer_token_env`, listed in Envoy's
+/// `vm_config.environment_variables.host_env_keys`), never both.
+fn upstream_credential(fields: &Fields, env: EnvLookup) -> Result<String, ConfigError> {
+    let (field, token) = match (fields.string("bearer_token")?, fields.string("bearer_token_env")?) {
+        (Some(_), Some(_)) => {
+            return Err(error(fields.path("bearer_token"), "set either bearer_token or bearer_token_env, not both"))
+        }
+        (None, None) => return Err(error(fields.path("bearer_token_env"), "required (or bearer_token)")),
+        (Some(token), None) => ("bearer_token", token.to_string()),
+        (None, Some(name)) => match env(name) {
+            Some(token) => ("bearer_token_env", token),
+            None => {
+                return Err(error(
+                    fields.path("bearer_token_env"),
+                    format!("environment variable {name} is not set in the VM (list it in vm_config.environment_variables.host_env_keys)"),
+                ))
+            }
+        },
+    };
+    if !is_token68(token.trim().as_bytes()) {
+        return Err(error(fields.path(field), "expected a non-empty bearer token (RFC 6750 token68 characters)"));
     }
-    Ok(Upstream::new(cluster, authority, &base_path, Duration::from_millis(timeout_ms), bearer_token))
+    Ok(token.trim().to_string())
 }
 
 /// `/a/b` without a trailing slash, without query, fragment, dot segments or empty segments.
@@ -269,7 +297,7 @@ mod tests {
     }
 
     fn compile(value: &Value) -> Result<Config, ConfigError> {
-        Config::from_json(value.to_string().as_bytes())
+        Config::from_json(value.to_string().as_bytes(), &no_env)
     }
 
     fn field_error(value: &Value) -> String {
@@ -340,7 +368,7 @@ mod tests {
             ("upstream.timeout_ms", Box::new(|v| v["upstream"]["timeout_ms"] = json!(0))),
             ("upstream.bearer_token", Box::new(|v| v["upstream"]["bearer_token"] = json!("two words"))),
             (
-                "upstream.bearer_token",
+                "upstream.bearer_token_env",
                 Box::new(|v| {
                     v["upstream"].as_object_mut().unwrap().remove("bearer_token");
                 }),
@@ -354,13 +382,35 @@ mod tests {
     }
 
     #[test]
+    fn the_upstream_credential_can_come_from_the_environment() {
+        let mut value = valid();
+        value["upstream"].as_object_mut().unwrap().remove("bearer_token");
+        value["upstream"]["bearer_token_env"] = json!("OMNI_API_KEY");
+        let env = |name: &str| (name == "OMNI_API_KEY").then(|| "key-from-env\n".to_string());
+        let config = Config::from_json(value.to_string().as_bytes(), &env).unwrap();
+        let call = config.upstream.call(&crate::route::resolve("GET", "Users", "").unwrap(), vec![], None);
+        assert_eq!(call.header("authorization"), Some("Bearer key-from-env"));
+
+        let unset = Config::from_json(value.to_string().as_bytes(), &no_env).unwrap_err();
+        assert_eq!(unset.field, "upstream.bearer_token_env");
+        assert!(unset.reason.contains("OMNI_API_KEY is not set"));
+
+        let bad = |_: &str| Some("not a token".to_string());
+        let shown = Config::from_json(value.to_string().as_bytes(), &bad).unwrap_err().to_string();
+        assert_eq!(shown, "upstream.bearer_token_env: expected a non-empty bearer token (RFC 6750 token68 characters)");
+
+        value["upstream"]["bearer_token"] = json!("inline");
+        assert!(compile(&value).unwrap_err().reason.contains("not both"));
+    }
+
+    #[test]
     fn errors_never_show_values() {
         let mut value = valid();
         value["upstream"]["bearer_token"] = json!("two secret words");
         value["tokens"][0]["sha256"] = json!("plain-client-secret");
         let shown = compile(&value).unwrap_err().to_string();
         assert!(!shown.contains("secret"), "{shown}");
-        let shown = Config::from_json(b"{\"version\": 1, \"tokens\": [\"hunter2\"").unwrap_err().to_string();
+        let shown = Config::from_json(b"{\"version\": 1, \"tokens\": [\"hunter2\"", &no_env).unwrap_err().to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.starts_with("(configuration): not valid JSON"), "{shown}");
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -18,13 +19,14 @@ ROOT = stack.ROOT
 SHIPPED = sorted((ROOT / "envoy").glob("*.yaml"))
 
 
-def validate(config_path: Path) -> subprocess.CompletedProcess:
+def validate(config_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [stack.bin_path("envoy"), "--mode", "validate", "-c", str(config_path), "--disable-hot-restart"],
         cwd=ROOT,  # the shipped configs name the wasm relative to the repository root
         capture_output=True,
         text=True,
         timeout=60,
+        env=stack.envoy_env() if env is None else env,
     )
 
 
@@ -43,7 +45,7 @@ def test_shipped_config_passes_envoy_validate(config_path):
 BAD_PLUGINS = {
     "tokens[0].sha256": lambda p: p["tokens"][0].update(sha256="plain-hunter2-not-a-digest"),
     "upstream.timeout_ms": lambda p: p["upstream"].update(timeout_ms=0),
-    "upstream.bearer_token": lambda p: p["upstream"].update(bearer_token="two hunter2 words"),
+    "upstream.bearer_token_env": lambda p: p["upstream"].update(bearer_token_env="NOT_SET_ANYWHERE"),
     "tokens": lambda p: p.update(tokens=[]),
     "colour": lambda p: p.update(colour="blue"),
 }
@@ -64,6 +66,23 @@ def test_a_bad_plugin_config_is_refused_with_one_line_naming_the_field(field, tm
     errors = [line for line in output.splitlines() if "scim-edge: invalid configuration" in line]
     assert errors, output[-3000:]
     assert f"invalid configuration: {field}:" in errors[0]
+    assert "hunter2" not in output
+
+
+def test_without_the_upstream_credential_in_the_environment_envoy_refuses_to_start():
+    env = {k: v for k, v in os.environ.items() if k != stack.UPSTREAM_TOKEN_ENV}
+    result = validate(stack.SHIPPED_CONFIG, env=env)
+    assert result.returncode != 0
+    assert "invalid configuration: upstream.bearer_token_env: environment variable SCIM_EDGE_UPSTREAM_TOKEN is not set" in (
+        result.stdout + result.stderr
+    )
+
+
+def test_an_unusable_credential_in_the_environment_is_refused_without_showing_it():
+    result = validate(stack.SHIPPED_CONFIG, env=stack.envoy_env("two hunter2 words"))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "invalid configuration: upstream.bearer_token_env: expected a non-empty bearer token" in output
     assert "hunter2" not in output
 
 
@@ -102,6 +121,7 @@ def test_compose_upstream_is_scim2_server_with_the_gateway_credential():
     upstream = compose()["services"]["scim2-server"]
     argv = upstream["entrypoint"] + upstream["command"]
     plugin = stack.plugin_config(yaml.safe_load(stack.SHIPPED_CONFIG.read_text()))
-    assert argv[argv.index("--bearer-token") + 1] == plugin["upstream"]["bearer_token"]
+    envoy_env = compose()["services"]["envoy"]["environment"]
+    assert argv[argv.index("--bearer-token") + 1] == envoy_env[plugin["upstream"]["bearer_token_env"]]
     assert argv[argv.index("--port") + 1] == "8081"
     assert compose()["services"]["envoy"]["network_mode"] == "service:scim2-server"

@@ -62,7 +62,8 @@ def test_a_non_scim_answer_is_a_502(gateway_factory, faulty_upstream):
 def test_a_rejected_gateway_credential_is_a_502_for_the_operator(gateway_factory, scim_upstream, shipped_plugin):
     recorder = UpstreamRecorder(scim_upstream).start()
     try:
-        plugin = {**shipped_plugin, "upstream": {**shipped_plugin["upstream"], "bearer_token": "stale-key"}}
+        upstream = {k: v for k, v in shipped_plugin["upstream"].items() if k != "bearer_token_env"}
+        plugin = {**shipped_plugin, "upstream": {**upstream, "bearer_token": "stale-key"}}
         gw = gateway_factory("envoy-stale", recorder.port, recorder, plugin)
         response = requests.post(f"{gw.base}/Users", headers=SCIM_JSON, json={"schemas": [USER_SCHEMA], "userName": "x"})
         body = assert_scim_error(response, 502)

@@ -25,7 +25,7 @@ fn config() -> Rc<Config> {
             "bearer_token": UPSTREAM_TOKEN,
         },
     });
-    Rc::new(Config::from_json(json.to_string().as_bytes()).unwrap())
+    Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap())
 }
 
 #[derive(Default)]

@@ -44,7 +44,7 @@ impl RootContext for Root {
                 return false;
             }
         };
-        match Config::from_json(&bytes) {
+        match Config::from_json(&bytes, &|name| std::env::var(name).ok()) {
             Ok(config) => {
                 log::info!(
                     "scim-edge: configured: prefix {}, {} token(s) [{}], upstream cluster '{}' base path '{}'",
