@@ -226,7 +226,7 @@ def main() -> int:
     listen_port = int(os.environ.get("SCIM_EDGE_PORT", "10000"))
     admin_port = int(os.environ.get("SCIM_EDGE_ADMIN_PORT", "9901"))
     upstream_port = int(os.environ.get("SCIM_UPSTREAM_PORT", "8081"))
-    run_dir = ROOT / ".run"
+    run_dir = Path(os.environ.get("SCIM_EDGE_RUN_DIR", ROOT / ".run"))
     if not WASM.exists():
         raise SystemExit(f"{WASM} is missing: run 'make build'")
     for port, what in [(listen_port, "SCIM_EDGE_PORT"), (admin_port, "SCIM_EDGE_ADMIN_PORT"), (upstream_port, "SCIM_UPSTREAM_PORT")]:
