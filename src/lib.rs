@@ -17,6 +17,7 @@ pub mod exchange;
 pub mod http;
 pub mod metrics;
 pub mod route;
+pub mod scim;
 pub mod scim_error;
 pub mod upstream;
 

@@ -1,0 +1,7 @@
+//! SCIM protocol logic (RFC 7643, RFC 7644): schemas, filters and queries, resource and PatchOp
+//! validation, and the normalisation of what Microsoft Entra ID really sends.
+
+pub mod schema;
+
+pub mod filter;
+pub mod query;
