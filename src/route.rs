@@ -24,6 +24,33 @@ impl ResourceType {
     }
 }
 
+/// The discovery endpoints of RFC 7644 §4. Read-only; forwarded to the upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discovery {
+    ServiceProviderConfig,
+    Schemas,
+    ResourceTypes,
+}
+
+impl Discovery {
+    fn parse(segment: &str) -> Option<Discovery> {
+        match segment {
+            "ServiceProviderConfig" => Some(Discovery::ServiceProviderConfig),
+            "Schemas" => Some(Discovery::Schemas),
+            "ResourceTypes" => Some(Discovery::ResourceTypes),
+            _ => None,
+        }
+    }
+
+    pub fn endpoint(self) -> &'static str {
+        match self {
+            Discovery::ServiceProviderConfig => "ServiceProviderConfig",
+            Discovery::Schemas => "Schemas",
+            Discovery::ResourceTypes => "ResourceTypes",
+        }
+    }
+}
+
 /// A SCIM endpoint the gateway forwards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -32,6 +59,8 @@ pub enum Endpoint {
     /// `/Users/{id}`, `/Groups/{id}`: read, replace, modify, delete. The id is kept exactly as it
     /// appeared in the path (percent-encoded).
     Resource(ResourceType, String),
+    /// `/ServiceProviderConfig`, `/Schemas[/{id}]`, `/ResourceTypes[/{id}]`.
+    Discovery(Discovery, Option<String>),
 }
 
 impl Endpoint {
@@ -40,6 +69,16 @@ impl Endpoint {
         match self {
             Endpoint::Collection(rt) => rt.endpoint().to_string(),
             Endpoint::Resource(rt, id) => format!("{}/{id}", rt.endpoint()),
+            Endpoint::Discovery(d, None) => d.endpoint().to_string(),
+            Endpoint::Discovery(d, Some(id)) => format!("{}/{id}", d.endpoint()),
+        }
+    }
+
+    /// The resource type whose schema applies to the request's body and query, if any.
+    pub fn resource_type(&self) -> Option<ResourceType> {
+        match self {
+            Endpoint::Collection(rt) | Endpoint::Resource(rt, _) => Some(*rt),
+            Endpoint::Discovery(..) => None,
         }
     }
 
@@ -50,6 +89,11 @@ impl Endpoint {
             Endpoint::Collection(ResourceType::Group) => "Groups",
             Endpoint::Resource(ResourceType::User, _) => "Users/{id}",
             Endpoint::Resource(ResourceType::Group, _) => "Groups/{id}",
+            Endpoint::Discovery(Discovery::ServiceProviderConfig, _) => "ServiceProviderConfig",
+            Endpoint::Discovery(Discovery::Schemas, None) => "Schemas",
+            Endpoint::Discovery(Discovery::Schemas, Some(_)) => "Schemas/{id}",
+            Endpoint::Discovery(Discovery::ResourceTypes, None) => "ResourceTypes",
+            Endpoint::Discovery(Discovery::ResourceTypes, Some(_)) => "ResourceTypes/{id}",
         }
     }
 
@@ -59,6 +103,7 @@ impl Endpoint {
         match self {
             Endpoint::Collection(_) => &[Method::Get, Method::Post],
             Endpoint::Resource(..) => &[Method::Get, Method::Put, Method::Patch, Method::Delete],
+            Endpoint::Discovery(..) => &[Method::Get],
         }
     }
 }
@@ -95,9 +140,9 @@ pub fn scope<'a>(prefix: &str, path: &'a str) -> Scope<'a> {
     }
 }
 
-/// Endpoints RFC 7644 defines that the gateway does not (yet) serve: answered 501, which is what
+/// Endpoints RFC 7644 defines that the gateway does not serve: answered 501, which is what
 /// RFC 7644 §3.11 asks for `/Me` and what a client can act on for the others.
-const NOT_IMPLEMENTED: &[&str] = &["Me", "Bulk", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes"];
+const NOT_IMPLEMENTED: &[&str] = &["Me", "Bulk", ".search"];
 
 /// Resolves the method and the path below the SCIM prefix to a forwardable route.
 pub fn resolve(method: &str, rest: &str, query: &str) -> Result<Route, ScimError> {
@@ -121,6 +166,15 @@ fn endpoint(rest: &str) -> Result<Endpoint, ScimError> {
     let first = segments.next().unwrap_or_default();
     let second = segments.next();
     let extra = segments.next();
+    if let Some(discovery) = Discovery::parse(first) {
+        return match (discovery, second, extra) {
+            (_, None, _) => Ok(Endpoint::Discovery(discovery, None)),
+            (Discovery::Schemas | Discovery::ResourceTypes, Some(id), None) if is_resource_id(id) => {
+                Ok(Endpoint::Discovery(discovery, Some(id.to_string())))
+            }
+            _ => Err(not_found()),
+        };
+    }
     let resource_type = match first {
         "Users" => ResourceType::User,
         "Groups" => ResourceType::Group,
@@ -143,7 +197,10 @@ fn endpoint(rest: &str) -> Result<Endpoint, ScimError> {
 }
 
 fn not_found() -> ScimError {
-    ScimError::new(404, "No such SCIM endpoint: this gateway serves /Users, /Users/{id}, /Groups and /Groups/{id}")
+    ScimError::new(
+        404,
+        "No such SCIM endpoint: this gateway serves /Users, /Groups, /ServiceProviderConfig, /Schemas and /ResourceTypes",
+    )
 }
 
 /// A path segment that can be forwarded as a resource id: RFC 3986 `pchar`s without `;` (path
@@ -228,10 +285,24 @@ mod tests {
 
     #[test]
     fn rfc_endpoints_not_served_get_501() {
-        for rest in ["Me", "Bulk", "ServiceProviderConfig", "Schemas", "ResourceTypes", "Users/.search"] {
+        for rest in ["Me", "Bulk", ".search", "Users/.search", "Groups/.search"] {
             assert_eq!(resolve("GET", rest, "").unwrap_err().status, 501, "{rest}");
         }
-        assert_eq!(resolve("GET", "Schemas/x/y", "").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn discovery_endpoints_are_read_only() {
+        let route = resolve("GET", "Schemas/urn:ietf:params:scim:schemas:core:2.0:User", "").unwrap();
+        assert_eq!(route.endpoint.path(), "Schemas/urn:ietf:params:scim:schemas:core:2.0:User");
+        assert_eq!(route.endpoint.label(), "Schemas/{id}");
+        assert_eq!(route.endpoint.resource_type(), None);
+        assert_eq!(resolve("GET", "ServiceProviderConfig", "").unwrap().endpoint.label(), "ServiceProviderConfig");
+        assert_eq!(resolve("GET", "ResourceTypes/User", "").unwrap().endpoint.path(), "ResourceTypes/User");
+        let error = resolve("POST", "Schemas", "").unwrap_err();
+        assert_eq!((error.status, error.headers.clone()), (405, vec![("allow", "GET".to_string())]));
+        for rest in ["ServiceProviderConfig/x", "Schemas/x/y", "ResourceTypes/a%2Fb"] {
+            assert_eq!(resolve("GET", rest, "").unwrap_err().status, 404, "{rest}");
+        }
     }
 
     #[test]

@@ -226,6 +226,7 @@ def test_unknown_endpoints_get_404_and_wrong_methods_405(gateway):
     assert_scim_error(not_allowed, 405)
     assert not_allowed.headers["allow"] == "GET, PUT, PATCH, DELETE"
     assert_scim_error(requests.get(f"{gateway.base}/Bulk", headers=AUTH), 501)
+    assert_scim_error(requests.post(f"{gateway.base}/Users/.search", headers=SCIM_JSON, json={}), 501)
     assert gateway.recorder.since(mark) == []
 
 
