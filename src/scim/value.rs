@@ -1,0 +1,251 @@
+//! Attribute values against their RFC 7643 definition: JSON types, sub-attributes, multi-valued
+//! rules, with the normalisations that make a value canonical (string booleans, attribute case,
+//! nulls). Shared by resource bodies and PATCH values.
+
+use serde_json::{Map, Value};
+
+use super::normalisation::{Changes, Normalisation};
+use super::schema::{AttrType, Attribute, Mutability};
+use crate::scim_error::{ScimError, ScimType};
+
+/// Deepest JSON nesting accepted. SCIM documents need about six levels (a PatchOp adding a member:
+/// document, Operations, operation, value, member, sub-attribute); hostile ones get refused early.
+pub const MAX_DEPTH: usize = 32;
+
+/// Most values accepted in one multi-valued attribute (or one PATCH value list).
+pub const MAX_VALUES: usize = 10_000;
+
+pub fn invalid_value(detail: impl Into<String>) -> ScimError {
+    ScimError::bad_request(ScimType::InvalidValue, detail)
+}
+
+pub fn invalid_syntax(detail: impl Into<String>) -> ScimError {
+    ScimError::bad_request(ScimType::InvalidSyntax, detail)
+}
+
+/// Parses a request body that must be one JSON object, within [`MAX_DEPTH`].
+pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ScimError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid_syntax("This request needs a JSON body"));
+    }
+    // serde_json bounds its own recursion (128 levels), so parsing hostile nesting cannot exhaust
+    // the stack; its messages give a position, never the text.
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        invalid_syntax(format!("The request body is not valid JSON (line {}, column {})", e.line(), e.column()))
+    })?;
+    if depth(&value) > MAX_DEPTH {
+        return Err(invalid_syntax(format!("The request body is nested deeper than {MAX_DEPTH} levels")));
+    }
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(invalid_syntax("The request body is not a JSON object")),
+    }
+}
+
+/// Nesting depth, without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((value, level)) = stack.pop() {
+        deepest = deepest.max(level);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, level + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|v| (v, level + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Checks and normalises the value of `attribute` (named `path` in errors). `None` when the value
+/// is null and so dropped.
+pub fn check_attribute(
+    attribute: &'static Attribute,
+    value: Value,
+    path: &str,
+    changes: &mut Changes,
+) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        changes.note(Normalisation::NullDropped);
+        return Ok(None);
+    }
+    if !attribute.multi_valued {
+        return check_single(attribute, value, path, changes).map(Some);
+    }
+    let Value::Array(items) = value else {
+        return Err(invalid_value(format!("Attribute '{path}' is multi-valued: send a JSON array")));
+    };
+    check_values(attribute, items, path, changes).map(|items| Some(Value::Array(items)))
+}
+
+/// The items of a multi-valued attribute: each checked, nulls dropped, at most one `primary`.
+pub fn check_values(
+    attribute: &'static Attribute,
+    items: Vec<Value>,
+    path: &str,
+    changes: &mut Changes,
+) -> Result<Vec<Value>, ScimError> {
+    if items.len() > MAX_VALUES {
+        return Err(invalid_value(format!("Attribute '{path}' has more than {MAX_VALUES} values")));
+    }
+    let mut checked = Vec::with_capacity(items.len());
+    for item in items {
+        if item.is_null() {
+            changes.note(Normalisation::NullDropped);
+            continue;
+        }
+        checked.push(check_single(attribute, item, path, changes)?);
+    }
+    // RFC 7643 §2.4: the primary attribute value "true" MUST appear no more than once.
+    let primaries = checked.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
+    if primaries > 1 {
+        return Err(invalid_value(format!("Attribute '{path}' has more than one primary value")));
+    }
+    Ok(checked)
+}
+
+/// One value of `attribute` (one item, for a multi-valued one).
+pub fn check_single(
+    attribute: &'static Attribute,
+    value: Value,
+    path: &str,
+    changes: &mut Changes,
+) -> Result<Value, ScimError> {
+    match attribute.ty {
+        AttrType::Complex => {
+            let Value::Object(map) = value else {
+                return Err(invalid_value(format!("Attribute '{path}' is complex: send a JSON object")));
+            };
+            check_sub_attributes(attribute, map, path, changes).map(Value::Object)
+        }
+        AttrType::Boolean => match value {
+            Value::Bool(_) => Ok(value),
+            Value::String(text) if text.eq_ignore_ascii_case("true") || text.eq_ignore_ascii_case("false") => {
+                changes.note(Normalisation::StringBoolean);
+                Ok(Value::Bool(text.eq_ignore_ascii_case("true")))
+            }
+            _ => Err(invalid_value(format!("Attribute '{path}' must be a boolean"))),
+        },
+        AttrType::Integer if value.is_i64() || value.is_u64() => Ok(value),
+        AttrType::Integer => Err(invalid_value(format!("Attribute '{path}' must be an integer"))),
+        AttrType::Decimal if value.is_number() => Ok(value),
+        AttrType::Decimal => Err(invalid_value(format!("Attribute '{path}' must be a number"))),
+        AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime => match value {
+            Value::String(_) => Ok(value),
+            _ => Err(invalid_value(format!("Attribute '{path}' must be a string"))),
+        },
+    }
+}
+
+/// The sub-attributes of a complex value: known, canonical case, nulls and read-only ones dropped.
+fn check_sub_attributes(
+    attribute: &'static Attribute,
+    map: Map<String, Value>,
+    path: &str,
+    changes: &mut Changes,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut checked = Map::new();
+    for (name, value) in map {
+        if value.is_null() {
+            changes.note(Normalisation::NullDropped);
+            continue;
+        }
+        let Some(sub) = attribute.sub_attribute(&name) else {
+            return Err(invalid_value(format!("Unknown attribute '{path}.{name}'")));
+        };
+        if sub.name != name {
+            changes.note(Normalisation::AttributeCase);
+        }
+        if sub.mutability == Mutability::ReadOnly {
+            changes.note(Normalisation::ReadOnlyDropped);
+            continue;
+        }
+        let sub_path = format!("{path}.{}", sub.name);
+        let value = check_single(sub, value, &sub_path, changes)?;
+        if checked.insert(sub.name.to_string(), value).is_some() {
+            return Err(invalid_syntax(format!("Attribute '{sub_path}' appears more than once")));
+        }
+    }
+    Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::ResourceType;
+    use crate::scim::schema::ResourceSchema;
+    use serde_json::json;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn user_attr(name: &str) -> &'static Attribute {
+        ResourceSchema::for_type(ResourceType::User).resolve(name).unwrap().target()
+    }
+
+    fn check(name: &str, value: Value) -> (Result<Option<Value>, ScimError>, Changes) {
+        let mut changes = Changes::default();
+        (check_attribute(user_attr(name), value, name, &mut changes), changes)
+    }
+
+    #[test]
+    fn string_booleans_become_booleans() {
+        for (sent, meant) in [("True", true), ("FALSE", false), ("false", false)] {
+            let (result, changes) = check("active", json!(sent));
+            assert_eq!(result.unwrap(), Some(json!(meant)));
+            assert_eq!(changes.kinds(), [Normalisation::StringBoolean]);
+        }
+        let (result, _) = check("active", json!("yes"));
+        assert_eq!(result.unwrap_err().detail, "Attribute 'active' must be a boolean");
+    }
+
+    #[test]
+    fn complex_values_are_canonical_and_read_only_sub_attributes_dropped() {
+        let (result, changes) = check("name", json!({"GivenName": "Ada", "familyName": null}));
+        assert_eq!(result.unwrap(), Some(json!({"givenName": "Ada"})));
+        assert_eq!(changes.kinds(), [Normalisation::AttributeCase, Normalisation::NullDropped]);
+
+        let manager = ResourceSchema::for_type(ResourceType::User)
+            .resolve("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")
+            .unwrap()
+            .target();
+        let mut changes = Changes::default();
+        let value = check_single(manager, json!({"value": "m1", "displayName": "Boss"}), "manager", &mut changes);
+        assert_eq!(value.unwrap(), json!({"value": "m1"}));
+        assert_eq!(changes.kinds(), [Normalisation::ReadOnlyDropped]);
+    }
+
+    #[test]
+    fn multi_valued_rules() {
+        let (result, _) = check("emails", json!({"value": "a@example.com"}));
+        assert_eq!(result.unwrap_err().scim_type, Some(ScimType::InvalidValue));
+        let (result, _) = check("emails", json!([{"value": "a", "primary": true}, {"value": "b", "primary": "True"}]));
+        assert_eq!(result.unwrap_err().detail, "Attribute 'emails' has more than one primary value");
+        let (result, _) = check("emails", json!([{"value": "a", "kind": "work"}]));
+        assert_eq!(result.unwrap_err().detail, "Unknown attribute 'emails.kind'");
+        let (result, _) = check("emails", json!([{"value": 7}]));
+        assert_eq!(result.unwrap_err().detail, "Attribute 'emails.value' must be a string");
+        let (result, changes) = check("roles", json!([]));
+        assert_eq!((result.unwrap(), changes.is_empty()), (Some(json!([])), true));
+        let many: Vec<Value> = (0..=MAX_VALUES).map(|i| json!({"value": i.to_string()})).collect();
+        assert!(check("emails", Value::Array(many)).0.is_err());
+    }
+
+    #[test]
+    fn values_never_appear_in_errors() {
+        let (result, _) = check("emails", json!([{"value": {"secret": "hunter2"}}]));
+        assert!(!result.unwrap_err().detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn bodies_must_be_shallow_json_objects() {
+        assert_eq!(parse_object(b"  ").unwrap_err().detail, "This request needs a JSON body");
+        assert_eq!(parse_object(b"[]").unwrap_err().detail, "The request body is not a JSON object");
+        assert!(parse_object(b"{\"a\":").unwrap_err().detail.starts_with("The request body is not valid JSON (line 1"));
+        let deep = format!("{}{}", "{\"a\":".repeat(MAX_DEPTH), "1".to_string() + &"}".repeat(MAX_DEPTH));
+        assert!(parse_object(deep.as_bytes()).unwrap_err().detail.contains("nested deeper"));
+        let hostile = "[".repeat(100_000);
+        assert!(parse_object(hostile.as_bytes()).is_err());
+        let ok = format!("{}{}", "{\"a\":".repeat(MAX_DEPTH - 1), "1".to_string() + &"}".repeat(MAX_DEPTH - 1));
+        assert!(parse_object(ok.as_bytes()).is_ok());
+    }
+}
