@@ -4,4 +4,7 @@
 pub mod schema;
 
 pub mod filter;
+pub mod normalisation;
 pub mod query;
+pub mod resource;
+pub mod value;
