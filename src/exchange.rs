@@ -15,9 +15,15 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::http::Method;
 use crate::http::{is_scim_json, status_class, Response};
 use crate::metrics::Counter;
-use crate::route::{resolve, scope, Route, Scope};
+use crate::route::{resolve, scope, Endpoint, Route, Scope};
+use crate::scim::normalisation::{Changes, Normalisation};
+use crate::scim::patch::prepare_patch;
+use crate::scim::query::parse_query;
+use crate::scim::resource::prepare_resource;
+use crate::scim::schema::ResourceSchema;
 use crate::scim_error::{ScimError, ScimType};
 use crate::upstream::{
     relay, PublicBase, UpstreamCall, UpstreamFailure, UpstreamReply, FORWARDED_REQUEST_HEADERS,
@@ -67,6 +73,7 @@ struct Pending {
     route: Route,
     forwarded: Vec<(String, String)>,
     public: PublicBase,
+    changes: Changes,
 }
 
 /// What the per-request log line says: names and numbers, never ids, tokens or values.
@@ -106,7 +113,7 @@ impl Exchange {
 
         match self.admit(host, &method, &rest, &query) {
             Err(error) => {
-                self.reply(host, error.into_response());
+                self.refuse(host, error);
                 Flow::Pause
             }
             Ok(pending) if end_of_stream => {
@@ -187,8 +194,10 @@ impl Exchange {
             }
         }
 
-        let route = resolve(method, rest, query)?;
+        let mut route = resolve(method, rest, query)?;
         self.outline.endpoint = route.endpoint.label();
+        let mut changes = Changes::default();
+        route.query = canonical_query(&route, &mut changes)?;
 
         let content_length = header_text(host, "content-length").and_then(|v| v.parse::<u64>().ok());
         if content_length.is_some_and(|n| n > config.max_body_bytes as u64) {
@@ -209,22 +218,22 @@ impl Exchange {
             header_text(host, ":authority").as_deref(),
             &config.scim_prefix,
         );
-        Ok(Pending { route, forwarded, public })
+        Ok(Pending { route, forwarded, public, changes })
     }
 
     fn forward(&mut self, host: &mut dyn Host, pending: Pending, body: Option<Vec<u8>>) {
-        let body = if pending.route.method.carries_body() {
-            match check_body(body) {
-                Ok(body) => Some(body),
-                Err(error) => return self.reply(host, error.into_response()),
-            }
-        } else {
-            None
+        let Pending { route, forwarded, public, mut changes } = pending;
+        let body = match prepare_body(&route, body.as_deref().unwrap_or_default(), &mut changes) {
+            Ok(body) => body,
+            Err(error) => return self.refuse(host, error),
         };
-        let call = self.config.upstream.call(&pending.route, pending.forwarded, body);
+        for kind in changes.kinds() {
+            host.count(Counter::Normalised(*kind));
+        }
+        let call = self.config.upstream.call(&route, forwarded, body);
         match host.dispatch(&call) {
             Ok(token) => {
-                self.state = State::AwaitingUpstream { token, public: pending.public, since: host.now() };
+                self.state = State::AwaitingUpstream { token, public, since: host.now() };
             }
             Err(reason) => {
                 log::warn!(
@@ -235,6 +244,14 @@ impl Exchange {
                 self.fail_upstream(host, UpstreamFailure::Dispatch);
             }
         }
+    }
+
+    /// Answers a request the gateway refuses, counting it by `scimType` when it has one.
+    fn refuse(&mut self, host: &mut dyn Host, error: ScimError) {
+        if let Some(scim_type) = error.scim_type {
+            host.count(Counter::Invalid(scim_type));
+        }
+        self.reply(host, error.into_response());
     }
 
     fn fail_upstream(&mut self, host: &mut dyn Host, failure: UpstreamFailure) {
@@ -266,17 +283,40 @@ fn too_large(max: usize) -> ScimError {
     ScimError::new(413, format!("The request body is larger than this gateway accepts ({max} bytes)"))
 }
 
-/// A SCIM request body must be one JSON object (RFC 7644 §3.3, §3.5.1, §3.5.2).
-fn check_body(body: Option<Vec<u8>>) -> Result<Vec<u8>, ScimError> {
-    let body = body.unwrap_or_default();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ScimError::bad_request(ScimType::InvalidSyntax, "This request needs a JSON body"));
+/// The query string as sent upstream: parsed against the endpoint's schema and re-encoded
+/// canonically. Discovery endpoints take no parameters.
+fn canonical_query(route: &Route, changes: &mut Changes) -> Result<String, ScimError> {
+    let Some(resource_type) = route.endpoint.resource_type() else {
+        if route.query.is_empty() {
+            return Ok(String::new());
+        }
+        return Err(ScimError::bad_request(ScimType::InvalidValue, "Discovery endpoints take no query parameters"));
+    };
+    let collection = matches!(route.endpoint, Endpoint::Collection(_)) && route.method == Method::Get;
+    let query = parse_query(&route.query, route.method, collection, ResourceSchema::for_type(resource_type))?;
+    let canonical = query.to_query_string();
+    if canonical != route.query {
+        changes.note(Normalisation::QueryReencoded);
     }
-    let is_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if !is_object || serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
-        return Err(ScimError::bad_request(ScimType::InvalidSyntax, "The request body is not a JSON object"));
-    }
-    Ok(body)
+    Ok(canonical)
+}
+
+/// The body as sent upstream: a validated, canonical resource (POST, PUT) or PatchOp (PATCH);
+/// nothing for the other methods.
+fn prepare_body(route: &Route, body: &[u8], changes: &mut Changes) -> Result<Option<Vec<u8>>, ScimError> {
+    let prepared = match (&route.endpoint, route.method) {
+        (Endpoint::Collection(rt), Method::Post) => {
+            prepare_resource(ResourceSchema::for_type(*rt), Method::Post, None, body, changes)?
+        }
+        (Endpoint::Resource(rt, id), Method::Put) => {
+            prepare_resource(ResourceSchema::for_type(*rt), Method::Put, Some(id), body, changes)?
+        }
+        (Endpoint::Resource(rt, _), Method::Patch) => prepare_patch(ResourceSchema::for_type(*rt), body, changes)?,
+        _ => return Ok(None),
+    };
+    serde_json::to_vec(&prepared)
+        .map(Some)
+        .map_err(|_| ScimError::bad_request(ScimType::InvalidValue, "The request body could not be re-encoded"))
 }
 
 fn header_text(host: &dyn Host, name: &str) -> Option<String> {

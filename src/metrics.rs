@@ -2,6 +2,8 @@
 //! `/stats/prometheus`. Names carry token names, reasons and kinds, never a token or a value.
 
 use crate::auth::AuthFailure;
+use crate::scim::normalisation::Normalisation;
+use crate::scim_error::ScimType;
 use crate::upstream::UpstreamFailure;
 
 pub const PREFIX: &str = "scim_edge";
@@ -18,6 +20,10 @@ pub enum Counter<'a> {
     Responses(&'static str),
     /// Callouts that gave no usable answer, by kind.
     UpstreamFailures(UpstreamFailure),
+    /// Requests refused as invalid SCIM, by `scimType`.
+    Invalid(ScimType),
+    /// Rewrites applied to forwarded requests, by kind.
+    Normalised(Normalisation),
 }
 
 impl Counter<'_> {
@@ -28,6 +34,8 @@ impl Counter<'_> {
             Counter::AuthRejected(reason) => format!("{PREFIX}.auth.rejected.{}", reason.as_str()),
             Counter::Responses(class) => format!("{PREFIX}.responses.{class}"),
             Counter::UpstreamFailures(kind) => format!("{PREFIX}.upstream.failures.{}", kind.as_str()),
+            Counter::Invalid(scim_type) => format!("{PREFIX}.invalid.{}", scim_type.as_str()),
+            Counter::Normalised(kind) => format!("{PREFIX}.normalised.{}", kind.as_str()),
         }
     }
 }

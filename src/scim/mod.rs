@@ -5,6 +5,7 @@ pub mod schema;
 
 pub mod filter;
 pub mod normalisation;
+pub mod patch;
 pub mod query;
 pub mod resource;
 pub mod value;

@@ -1,0 +1,287 @@
+//! PATCH bodies (RFC 7644 §3.5.2): validated against the resource type's schemas and rewritten
+//! into canonical PatchOp form — lower-case `op`s, canonical paths, typed values, one operation
+//! per removed member — so a strict upstream accepts what Entra sends.
+
+use serde_json::{json, Map, Value};
+
+use super::filter::{parse_patch_path, resolve_attr, PatchPath};
+use super::normalisation::{Changes, Normalisation};
+use super::schema::{AttrRef, Mutability, ResourceSchema, PATCH_OP_URN};
+use super::value::{check_attribute, check_single, invalid_syntax, invalid_value, parse_object};
+use crate::scim_error::{ScimError, ScimType};
+
+/// Most operations accepted in one PatchOp. Entra sends a handful; a group sync batches member
+/// changes well below this.
+pub const MAX_OPERATIONS: usize = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Add,
+    Remove,
+    Replace,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Add => "add",
+            Op::Remove => "remove",
+            Op::Replace => "replace",
+        }
+    }
+}
+
+/// Validates and normalises a PatchOp body.
+pub fn prepare_patch(schema: &ResourceSchema, body: &[u8], changes: &mut Changes) -> Result<Value, ScimError> {
+    let document = parse_object(body)?;
+    let mut declared = false;
+    let mut operations = None;
+    for (key, value) in document {
+        if key.eq_ignore_ascii_case("schemas") {
+            let urns = value.as_array().map(|items| items.iter().map(Value::as_str).collect::<Vec<_>>());
+            match urns.as_deref() {
+                Some([Some(urn)]) if urn.eq_ignore_ascii_case(PATCH_OP_URN) => declared = true,
+                _ => return Err(invalid_value(format!("'schemas' must be [\"{PATCH_OP_URN}\"]"))),
+            }
+        } else if key.eq_ignore_ascii_case("Operations") {
+            operations = Some(value);
+        } else {
+            return Err(invalid_syntax(format!("Unknown member '{key}' in PatchOp; expected schemas and Operations")));
+        }
+    }
+    if !declared {
+        return Err(invalid_value(format!("'schemas' is required; it must be [\"{PATCH_OP_URN}\"]")));
+    }
+    let operations = match operations {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) => return Err(invalid_value("'Operations' is empty")),
+        _ => return Err(invalid_value("'Operations' is required: an array of operations")),
+    };
+    if operations.len() > MAX_OPERATIONS {
+        return Err(invalid_value(format!("More than {MAX_OPERATIONS} operations in one PatchOp")));
+    }
+    let mut prepared = Vec::with_capacity(operations.len());
+    for (index, operation) in operations.into_iter().enumerate() {
+        prepare_operation(schema, index, operation, &mut prepared, changes)?;
+    }
+    if prepared.len() > MAX_OPERATIONS {
+        return Err(invalid_value(format!("More than {MAX_OPERATIONS} operations in one PatchOp")));
+    }
+    Ok(json!({"schemas": [PATCH_OP_URN], "Operations": prepared}))
+}
+
+fn prepare_operation(
+    schema: &ResourceSchema,
+    index: usize,
+    operation: Value,
+    out: &mut Vec<Value>,
+    changes: &mut Changes,
+) -> Result<(), ScimError> {
+    let at = format!("Operations[{index}]");
+    let Value::Object(fields) = operation else {
+        return Err(invalid_syntax(format!("{at} is not a JSON object")));
+    };
+    let (mut op, mut path, mut value) = (None, None, None);
+    for (key, field) in fields {
+        match key.to_ascii_lowercase().as_str() {
+            "op" => op = Some(field),
+            "path" => path = Some(field),
+            "value" => value = Some(field),
+            _ => return Err(invalid_syntax(format!("{at} has an unknown member '{key}'; expected op, path, value"))),
+        }
+    }
+    let op = match op.as_ref().and_then(Value::as_str) {
+        Some(text) => {
+            let op = match text.to_ascii_lowercase().as_str() {
+                "add" => Op::Add,
+                "remove" => Op::Remove,
+                "replace" => Op::Replace,
+                _ => return Err(invalid_syntax(format!("{at}.op must be add, remove or replace"))),
+            };
+            if text != op.as_str() {
+                changes.note(Normalisation::OpCase);
+            }
+            op
+        }
+        None => return Err(invalid_syntax(format!("{at}.op is required: add, remove or replace"))),
+    };
+    let path = match path {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(parse_patch_path(&text, schema)?),
+        Some(_) => return Err(ScimError::bad_request(ScimType::InvalidPath, format!("{at}.path must be a string"))),
+    };
+    let value = value.filter(|v| !v.is_null() || op != Op::Remove);
+
+    match (op, path, value) {
+        (Op::Remove, None, _) => {
+            Err(ScimError::bad_request(ScimType::NoTarget, format!("{at}: remove needs a path (RFC 7644 §3.5.2.2)")))
+        }
+        (Op::Remove, Some(path), value) => remove(&at, path, value, out, changes),
+        (_, _, None) => Err(invalid_syntax(format!("{at}: {} needs a value", op.as_str()))),
+        (_, Some(path), Some(Value::Null)) => null_value(&at, op, path, out, changes),
+        (_, Some(path), Some(value)) => {
+            writable(&at, &path)?;
+            let value = match &path {
+                PatchPath::Attr(attr) if attr.sub_attribute.is_none() => {
+                    check_attribute(attr.attribute, value, &attr.canonical(), changes)?
+                }
+                _ => Some(check_single(path.target(), value, &path.to_canonical(), changes)?),
+            };
+            if let Some(value) = value {
+                out.push(json!({"op": op.as_str(), "path": path.to_canonical(), "value": value}));
+            }
+            Ok(())
+        }
+        (_, None, Some(value)) => pathless(schema, &at, op, value, out, changes),
+    }
+}
+
+/// `remove`: with Entra's value list on a multi-valued attribute (`"path": "members", "value":
+/// [{"value": "id1"}]`) it means removing those values: one RFC remove per value, each with a
+/// value filter (RFC 7644 §3.5.2.2). Any other value on a remove is meaningless and dropped.
+fn remove(
+    at: &str,
+    path: PatchPath,
+    value: Option<Value>,
+    out: &mut Vec<Value>,
+    changes: &mut Changes,
+) -> Result<(), ScimError> {
+    writable(at, &path)?;
+    if path.target().required {
+        return Err(ScimError::bad_request(
+            ScimType::Mutability,
+            format!("{at}: '{}' is required and cannot be removed", path.to_canonical()),
+        ));
+    }
+    let canonical = path.to_canonical();
+    let list_removal = match &path {
+        PatchPath::Attr(attr) => {
+            attr.sub_attribute.is_none()
+                && attr.attribute.multi_valued
+                && attr.attribute.sub_attribute("value").is_some()
+        }
+        PatchPath::Value { .. } => false,
+    };
+    match value {
+        Some(Value::Array(items)) if list_removal => {
+            if items.is_empty() {
+                return Err(invalid_value(format!("{at}: the list of values to remove from '{canonical}' is empty")));
+            }
+            changes.note(Normalisation::MemberRemoval);
+            for item in items {
+                let Some(id) = item.get("value").and_then(Value::as_str) else {
+                    return Err(invalid_value(format!("{at}: each value removed from '{canonical}' needs a 'value'")));
+                };
+                let quoted = serde_json::to_string(id).map_err(|_| invalid_value(format!("{at}: bad value")))?;
+                out.push(json!({"op": "remove", "path": format!("{canonical}[value eq {quoted}]")}));
+            }
+        }
+        _ => out.push(json!({"op": "remove", "path": canonical})),
+    }
+    Ok(())
+}
+
+/// `replace` with `null` means unassigning (RFC 7643 §2.5): sent as the `remove` it is. An `add`
+/// of `null` adds nothing and is dropped.
+fn null_value(at: &str, op: Op, path: PatchPath, out: &mut Vec<Value>, changes: &mut Changes) -> Result<(), ScimError> {
+    if op == Op::Add {
+        changes.note(Normalisation::NullDropped);
+        return Ok(());
+    }
+    changes.note(Normalisation::NullReplaceToRemove);
+    remove(at, path, None, out, changes)
+}
+
+/// A pathless `add`/`replace` (RFC 7644 §3.5.2.1, §3.5.2.3): the value is an object of attributes.
+/// Entra puts dotted (`name.givenName`) and URN-qualified keys in it, which are not attribute names
+/// of the resource; each becomes an operation with that path.
+fn pathless(
+    schema: &ResourceSchema,
+    at: &str,
+    op: Op,
+    value: Value,
+    out: &mut Vec<Value>,
+    changes: &mut Changes,
+) -> Result<(), ScimError> {
+    let Value::Object(attributes) = value else {
+        return Err(invalid_value(format!("{at}: a {} without a path needs an object of attributes", op.as_str())));
+    };
+    let mut kept = Map::new();
+    let mut split = Vec::new();
+    for (key, value) in attributes {
+        if let Some(extension) = schema.extension(&key) {
+            // `{"urn:...:enterprise:2.0:User": {...}}`: the RFC's own nested form.
+            let Value::Object(inner) = value else {
+                return Err(invalid_value(format!("{at}: '{}' must be an object of its attributes", extension.id)));
+            };
+            for (name, value) in inner {
+                let path = format!("{}:{name}", extension.id);
+                let found = resolve_attr(schema, &path).ok_or_else(|| unknown(at, &path))?;
+                split.push((found, value));
+            }
+            changes.note(Normalisation::PathlessValueSplit);
+            continue;
+        }
+        let found = resolve_attr(schema, &key).ok_or_else(|| unknown(at, &key))?;
+        if found.sub_attribute.is_some() || found.in_extension() {
+            changes.note(Normalisation::PathlessValueSplit);
+            split.push((found, value));
+            continue;
+        }
+        let name = found.attribute.name;
+        if name != key {
+            changes.note(Normalisation::AttributeCase);
+        }
+        writable(at, &PatchPath::Attr(found))?;
+        if value.is_null() {
+            null_value(at, op, PatchPath::Attr(found), out, changes)?;
+        } else if let Some(value) = check_attribute(found.attribute, value, name, changes)? {
+            if kept.insert(name.to_string(), value).is_some() {
+                return Err(invalid_syntax(format!("{at}: attribute '{name}' appears more than once")));
+            }
+        }
+    }
+    if !kept.is_empty() {
+        out.push(json!({"op": op.as_str(), "value": kept}));
+    }
+    for (found, value) in split {
+        let path = PatchPath::Attr(found);
+        writable(at, &path)?;
+        if value.is_null() {
+            null_value(at, op, path, out, changes)?;
+            continue;
+        }
+        let canonical = found.canonical();
+        let value = match found.sub_attribute {
+            Some(sub) => Some(check_single(sub, value, &canonical, changes)?),
+            None => check_attribute(found.attribute, value, &canonical, changes)?,
+        };
+        if let Some(value) = value {
+            out.push(json!({"op": op.as_str(), "path": canonical, "value": value}));
+        }
+    }
+    Ok(())
+}
+
+fn unknown(at: &str, name: &str) -> ScimError {
+    ScimError::bad_request(ScimType::InvalidPath, format!("{at}: unknown attribute '{name}'"))
+}
+
+/// RFC 7644 §3.5.2: an operation on a `readOnly` attribute fails with `mutability`.
+fn writable(at: &str, path: &PatchPath) -> Result<(), ScimError> {
+    let attribute_read_only = |attr: &AttrRef| attr.attribute.mutability == Mutability::ReadOnly;
+    let read_only = match path {
+        PatchPath::Attr(attr) => attribute_read_only(attr) || attr.target().mutability == Mutability::ReadOnly,
+        PatchPath::Value { attr, .. } => attribute_read_only(attr) || path.target().mutability == Mutability::ReadOnly,
+    };
+    if read_only {
+        return Err(ScimError::bad_request(
+            ScimType::Mutability,
+            format!("{at}: '{}' is read-only", path.to_canonical()),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
