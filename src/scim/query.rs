@@ -242,3 +242,230 @@ impl Query {
         parts.join("&")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use crate::route::ResourceType;
+    use crate::scim::schema::ENTERPRISE_USER_URN;
+
+    fn user() -> &'static ResourceSchema {
+        ResourceSchema::for_type(ResourceType::User)
+    }
+
+    /// A query on GET /Users, checked to round-trip through its canonical string.
+    fn list(raw: &str) -> Query {
+        let query = parse_query(raw, Method::Get, true, user()).unwrap_or_else(|e| panic!("{raw}: {}", e.detail));
+        let canonical = query.to_query_string();
+        assert_eq!(parse_query(&canonical, Method::Get, true, user()).unwrap(), query, "{raw} -> {canonical}");
+        query
+    }
+
+    fn canonical(raw: &str) -> String {
+        list(raw).to_query_string()
+    }
+
+    fn error(raw: &str, method: Method, collection: bool) -> ScimError {
+        let error = parse_query(raw, method, collection, user()).expect_err(raw);
+        assert_eq!(error.status, 400, "{raw}");
+        error
+    }
+
+    fn invalid_value(raw: &str) -> String {
+        let error = error(raw, Method::Get, true);
+        assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{raw}: {}", error.detail);
+        error.detail
+    }
+
+    #[test]
+    fn empty_query_is_the_default_for_every_method() {
+        for method in [Method::Get, Method::Post, Method::Put, Method::Patch, Method::Delete] {
+            for collection in [true, false] {
+                assert_eq!(parse_query("", method, collection, user()).unwrap(), Query::default());
+            }
+        }
+        assert_eq!(Query::default().to_query_string(), "");
+        assert_eq!(list("&&"), Query::default());
+    }
+
+    #[test]
+    fn entra_queries() {
+        let query = list("filter=userName+eq+%22Test_User_00aa00aa%40testuser.com%22");
+        assert_eq!(query.filter.unwrap().to_canonical(), r#"userName eq "Test_User_00aa00aa@testuser.com""#);
+        assert_eq!(
+            canonical("filter=userName%20eq%20%22ada@example.com%22"),
+            "filter=userName%20eq%20%22ada%40example.com%22"
+        );
+        let groups = ResourceSchema::for_type(ResourceType::Group);
+        let query =
+            parse_query("excludedAttributes=members&filter=displayName+eq+%22Group+1%22", Method::Get, true, groups)
+                .unwrap();
+        assert_eq!(query.excluded_attributes, vec!["members"]);
+        assert_eq!(query.to_query_string(), "filter=displayName%20eq%20%22Group%201%22&excludedAttributes=members");
+        let query = parse_query("excludedAttributes=members", Method::Get, false, groups).unwrap();
+        assert_eq!(query.to_query_string(), "excludedAttributes=members");
+    }
+
+    #[test]
+    fn every_parameter_parses_to_canonical_form() {
+        let query = list(
+            "filter=userName+eq+%22bjensen%22&startIndex=1&count=10&sortBy=name.FAMILYNAME&sortOrder=Descending\
+             &attributes=userName,%20emails%20,%20manager&excludedAttributes=groups",
+        );
+        assert_eq!(
+            query,
+            Query {
+                filter: Some(parse_filter(r#"userName eq "bjensen""#, user()).unwrap()),
+                start_index: Some(1),
+                count: Some(10),
+                attributes: vec!["userName".into(), "emails".into(), format!("{ENTERPRISE_USER_URN}:manager")],
+                excluded_attributes: vec!["groups".into()],
+                sort_by: Some("name.familyName".into()),
+                sort_order: Some(SortOrder::Descending),
+            }
+        );
+        assert_eq!(
+            query.to_query_string(),
+            "filter=userName%20eq%20%22bjensen%22&startIndex=1&count=10&sortBy=name.familyName&sortOrder=descending\
+             &attributes=userName,emails,urn%3Aietf%3Aparams%3Ascim%3Aschemas%3Aextension%3Aenterprise%3A2.0%3AUser%3Amanager\
+             &excludedAttributes=groups"
+        );
+    }
+
+    #[test]
+    fn parameters_are_written_in_a_fixed_order_with_canonical_names() {
+        assert_eq!(
+            canonical(
+                "EXCLUDEDATTRIBUTES=groups&SortOrder=ASCENDING&sortby=userName&COUNT=5&startindex=2&Filter=title+pr"
+            ),
+            "filter=title%20pr&startIndex=2&count=5&sortBy=userName&sortOrder=ascending&excludedAttributes=groups"
+        );
+    }
+
+    #[test]
+    fn plus_and_percent_20_are_the_same_space() {
+        let plus = canonical("filter=userName+eq+%22a+b%22+and+title+pr&attributes=userName+,+title");
+        let percent =
+            canonical("filter=userName%20eq%20%22a%20b%22%20and%20title%20pr&attributes=userName%20,%20title");
+        let mixed = canonical("filter=userName+eq%20%22a%20b%22++and%20+title%20pr&attributes=userName,title");
+        assert_eq!(plus, percent);
+        assert_eq!(plus, mixed);
+        assert_eq!(plus, "filter=userName%20eq%20%22a%20b%22%20and%20title%20pr&attributes=userName,title");
+        // An encoded plus stays a plus.
+        let query = list("filter=userName+eq+%22a%2Bb%22");
+        assert_eq!(query.filter.unwrap().to_canonical(), r#"userName eq "a+b""#);
+    }
+
+    #[test]
+    fn values_are_percent_encoded_except_unreserved_characters() {
+        let query =
+            list("filter=userName+eq+%22%C3%A9%7E-._%2F%3F%26%3D%23%2C%22&attributes=name.givenName,emails.value");
+        assert_eq!(
+            query.to_query_string(),
+            "filter=userName%20eq%20%22%C3%A9~-._%2F%3F%26%3D%23%2C%22&attributes=name.givenName,emails.value"
+        );
+    }
+
+    #[test]
+    fn start_index_and_count_are_normalised() {
+        for (raw, expected) in [("1", 1), ("0", 1), ("-5", 1), ("-0", 1), ("7", 7), ("-99999999999999999999999", 1)] {
+            assert_eq!(list(&format!("startIndex={raw}")).start_index, Some(expected), "{raw}");
+        }
+        for (raw, expected) in [("0", 0), ("-1", 0), ("25", 25), ("00012", 12), ("-99999999999999999999999", 0)] {
+            assert_eq!(list(&format!("count={raw}")).count, Some(expected), "{raw}");
+        }
+        assert_eq!(canonical("startIndex=-3&count=-3"), "startIndex=1&count=0");
+        assert_eq!(list("count=18446744073709551615").count, Some(u64::MAX));
+        for raw in ["1.5", "abc", "1e3", "+1", "%2B1", "", "-", "0x10", " 1", "1 ", "99999999999999999999999"] {
+            for name in ["startIndex", "count"] {
+                let detail = invalid_value(&format!("{name}={raw}"));
+                assert!(detail.contains(&format!("'{name}'")), "{raw}: {detail}");
+            }
+        }
+    }
+
+    #[test]
+    fn attribute_lists_resolve_with_the_extension_fallback() {
+        let query = list("attributes=USERNAME,%20name.givenName%20,emails.value,employeeNumber,userName");
+        assert_eq!(
+            query.attributes,
+            vec![
+                "userName".to_string(),
+                "name.givenName".into(),
+                "emails.value".into(),
+                format!("{ENTERPRISE_USER_URN}:employeeNumber")
+            ]
+        );
+        let detail = invalid_value("attributes=userName,s3cretAttr");
+        assert!(detail.contains("'s3cretAttr'") && detail.contains("'attributes'"), "{detail}");
+        for raw in ["attributes=userName,,title", "attributes=userName,", "excludedAttributes=%20", "sortBy=nope"] {
+            invalid_value(raw);
+        }
+        assert_eq!(
+            list("sortBy=manager.displayName").sort_by,
+            Some(format!("{ENTERPRISE_USER_URN}:manager.displayName"))
+        );
+    }
+
+    #[test]
+    fn parameters_are_checked_against_method_and_endpoint() {
+        // RFC 7644 §3.9: attribute selection applies wherever a resource is returned.
+        for method in [Method::Get, Method::Post, Method::Put, Method::Patch] {
+            let query = parse_query("attributes=userName&excludedAttributes=emails", method, false, user()).unwrap();
+            assert_eq!(query.to_query_string(), "attributes=userName&excludedAttributes=emails");
+        }
+        assert!(parse_query("attributes=userName", Method::Post, true, user()).is_ok());
+        for raw in ["filter=title+pr", "startIndex=1", "count=1", "sortBy=userName", "sortOrder=ascending"] {
+            for (method, collection) in
+                [(Method::Get, false), (Method::Post, true), (Method::Put, false), (Method::Patch, false)]
+            {
+                let error = error(raw, method, collection);
+                assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{raw}");
+                assert!(error.detail.contains("/Users"), "{}", error.detail);
+            }
+        }
+        for raw in ["attributes=userName", "filter=title+pr"] {
+            let detail = error(raw, Method::Delete, false).detail;
+            assert!(detail.contains("DELETE"), "{detail}");
+        }
+    }
+
+    #[test]
+    fn bad_parameters_are_invalid_value_and_named() {
+        let detail = invalid_value("filter=title+pr&fliter=x");
+        assert!(detail.contains("'fliter'"), "{detail}");
+        let detail = invalid_value("filter=title+pr&Filter=title+pr");
+        assert!(detail.contains("'filter'") && detail.contains("more than once"), "{detail}");
+        invalid_value("count=1&count=1");
+        assert!(invalid_value("sortOrder=up").contains("'sortOrder'"));
+        assert!(invalid_value("count=").contains("'count'"));
+        assert!(invalid_value("filter").contains("'filter'"));
+        assert!(invalid_value(&format!("{}=1", "x".repeat(5000))).len() < 200);
+        for raw in ["filter=%zz", "filter=%2", "filter=title%", "filter=%ff%fe", "fil%zzter=x", "%C3%28=1", "count=%2"]
+        {
+            let detail = invalid_value(raw);
+            assert!(detail.contains("percent escape") || detail.contains("UTF-8"), "{raw}: {detail}");
+        }
+    }
+
+    #[test]
+    fn filter_errors_are_invalid_filter() {
+        for raw in [
+            "filter=nope+eq+%22s3cret%22",
+            "filter=userName+eq",
+            "filter=%28%28title+pr",
+            "filter=userName%20eq%20%22%5Cud800%22",
+        ] {
+            let error = error(raw, Method::Get, true);
+            assert_eq!(error.scim_type, Some(ScimType::InvalidFilter), "{raw}");
+            assert!(!error.detail.contains("s3cret"));
+        }
+        let long = format!("filter=userName+eq+%22{}%22", "a".repeat(5000));
+        assert!(error(&long, Method::Get, true).detail.contains("MAX_FILTER_LEN"));
+        let deep = format!("filter={}title+pr{}", "%28".repeat(1000), "%29".repeat(1000));
+        assert!(error(&deep, Method::Get, true).detail.contains("MAX_FILTER_DEPTH"));
+    }
+}

@@ -206,6 +206,8 @@ const MULTI_VALUE_SUBS: &[Attribute] =
 pub static COMMON: Schema = Schema {
     id: "",
     attributes: &[
+        // Listed so filters may test it (RFC 7644 §3.4.2.2, Figure 2); bodies handle it themselves.
+        Attribute { multi_valued: true, ..read_only(attr("schemas", Reference)) },
         read_only(attr("id", Str)),
         attr("externalId", Str),
         read_only(complex(
