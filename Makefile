@@ -11,12 +11,13 @@ WASM   := target/wasm32-wasip1/release/scim_edge.wasm
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 WASM_TEST_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e clean
+.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e compliance clean
 
 help:
 	@echo "make run    start scim2-server and Envoy with the scim-edge filter (Ctrl-C stops them)"
 	@echo "make test   lint, native unit tests, the same tests in wasm under Node, Envoy end to end"
 	@echo "make build  build the filter ($(WASM)) and print its size"
+	@echo "make compliance  scim2-tester and scim-sanity, directly against scim2-server and through the gateway"
 	@echo "make setup  install the Rust targets, the project venv and the wasm test runner"
 
 setup: toolchain venv $(WASM_TEST_RUNNER)
@@ -26,9 +27,9 @@ toolchain:
 	@rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: tests/requirements.txt
+$(VENV)/.installed: tests/requirements.txt tests/compliance-requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt -r tests/compliance-requirements.txt
 	@touch $@
 
 $(WASM_TEST_RUNNER): Cargo.lock
@@ -62,6 +63,10 @@ wasm-test: toolchain $(WASM_TEST_RUNNER)
 
 e2e: build venv
 	$(PY) -m pytest tests
+
+# SCIM checkers (scim2-tester, scim-sanity) directly against scim2-server and through the gateway.
+compliance: build venv
+	$(PY) tests/compliance.py
 
 clean:
 	cargo clean
