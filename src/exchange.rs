@@ -181,6 +181,7 @@ impl Exchange {
     /// Authentication, then routing, then the checks that need only the headers.
     fn admit(&mut self, host: &mut dyn Host, method: &str, rest: &str, query: &str) -> Result<Pending, ScimError> {
         let config = Rc::clone(&self.config);
+        self.outline.endpoint = endpoint_hint(rest);
         let authorization = host.request_header("authorization");
         match config.tokens.authenticate(authorization.as_deref()) {
             Ok(name) => {
@@ -277,6 +278,15 @@ impl Exchange {
             if o.note.is_empty() { String::new() } else { format!(" reason={}", o.note) },
         );
     }
+}
+
+/// For the log line of a request that is not (yet) routed: the endpoint it aims at when that is a
+/// SCIM name, never a client-chosen string.
+fn endpoint_hint(rest: &str) -> &'static str {
+    const KNOWN: &[&str] =
+        &["Users", "Groups", "Me", "Bulk", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes"];
+    let first = rest.split('/').next().unwrap_or_default();
+    KNOWN.iter().find(|k| **k == first).copied().unwrap_or("unknown")
 }
 
 fn too_large(max: usize) -> ScimError {

@@ -233,7 +233,8 @@ pub fn relay(reply: UpstreamReply, upstream: &Upstream, public: &PublicBase) -> 
             headers.push((name, value));
         }
     }
-    Ok(Response { status, headers, body: reply.body })
+    let body = rewrite_body_urls(reply.body, upstream, public);
+    Ok(Response { status, headers, body })
 }
 
 /// Recognises the local replies Envoy's router gives a callout that got no upstream response.
@@ -254,6 +255,46 @@ fn envoy_local_reply(status: u16, body: &[u8]) -> Option<UpstreamFailure> {
         504 if text.starts_with("upstream request timeout") => Some(UpstreamFailure::Timeout),
         _ => None,
     }
+}
+
+/// Rewrites the upstream's own URLs in a response body — `meta.location` (RFC 7643 §3.1) and
+/// `$ref` values (members, groups) — to the gateway's address, so clients never see, or follow, the
+/// internal one. Only absolute URLs on the upstream's authority and SCIM base are touched; a body
+/// that holds none is returned as it came, without parsing.
+fn rewrite_body_urls(body: Vec<u8>, upstream: &Upstream, public: &PublicBase) -> Vec<u8> {
+    let marker = format!("://{}{}", upstream.authority, upstream.base_path);
+    if public.0.is_none() || !body.windows(marker.len()).any(|w| w.eq_ignore_ascii_case(marker.as_bytes())) {
+        return body;
+    }
+    let Ok(mut document) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    let mut stack = vec![&mut document];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map.iter_mut() {
+                    match value {
+                        serde_json::Value::String(url) if key == "location" || key == "$ref" => {
+                            let own = url.split_once("://").is_some_and(|(_, rest)| {
+                                rest.get(..upstream.authority.len())
+                                    .is_some_and(|host| host.eq_ignore_ascii_case(&upstream.authority))
+                            });
+                            if let Some(rewritten) =
+                                own.then(|| rewrite_location(url, &upstream.base_path, public)).flatten()
+                            {
+                                *url = rewritten;
+                            }
+                        }
+                        other => stack.push(other),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+    serde_json::to_vec(&document).unwrap_or(body)
 }
 
 /// Rewrites an upstream `Location` (`http://10.0.0.5:8081/v2/Users/7`) to the gateway's address
@@ -394,6 +435,38 @@ mod tests {
         assert_eq!(UpstreamFailure::Timeout.error(&up).status, 504);
         assert!(UpstreamFailure::Timeout.error(&up).detail.contains("1500 ms"));
         assert_eq!(UpstreamFailure::Malformed.error(&up).status, 502);
+    }
+
+    #[test]
+    fn the_upstreams_own_urls_in_bodies_point_at_the_edge() {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "Resources": [{
+                "id": "g1",
+                "meta": {"location": "http://scim-upstream/v2/Groups/g1", "resourceType": "Group"},
+                "members": [
+                    {"value": "u1", "$ref": "http://SCIM-UPSTREAM/v2/Users/u1"},
+                    {"value": "u2", "$ref": "https://elsewhere.example/v2/Users/u2"},
+                    {"value": "u3", "$ref": "../Users/u3"}
+                ],
+                "displayName": "http://scim-upstream/v2/Users/not-a-url-attribute"
+            }]
+        });
+        let response = relay(reply(200, "application/scim+json", &body.to_string()), &upstream(), &public()).unwrap();
+        let relayed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        let group = &relayed["Resources"][0];
+        assert_eq!(group["meta"]["location"], "https://edge.example/api/scim/v2/Groups/g1");
+        assert_eq!(group["members"][0]["$ref"], "https://edge.example/api/scim/v2/Users/u1");
+        assert_eq!(group["members"][1]["$ref"], "https://elsewhere.example/v2/Users/u2");
+        assert_eq!(group["members"][2]["$ref"], "../Users/u3");
+        assert_eq!(group["displayName"], "http://scim-upstream/v2/Users/not-a-url-attribute");
+    }
+
+    #[test]
+    fn bodies_without_upstream_urls_are_relayed_byte_for_byte() {
+        let body = r#"{"id": "7",   "userName": "ada"}"#;
+        let response = relay(reply(200, "application/scim+json", body), &upstream(), &public()).unwrap();
+        assert_eq!(response.body, body.as_bytes());
     }
 
     #[test]

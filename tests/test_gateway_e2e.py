@@ -66,8 +66,9 @@ def test_user_lifecycle_through_the_gateway(gateway):
     user = created.json()
     user_id = user["id"]
     assert user["userName"] == name
-    # The upstream's Location (its own address) is rewritten to the edge's.
+    # The upstream's Location and meta.location (its own address) are rewritten to the edge's.
     assert created.headers["location"] == f"{gateway.base}/Users/{user_id}"
+    assert user["meta"]["location"] == f"{gateway.base}/Users/{user_id}"
 
     fetched = requests.get(f"{gateway.base}/Users/{user_id}", headers=AUTH)
     assert fetched.status_code == 200

@@ -19,7 +19,8 @@ pub enum Normalisation {
     FlatExtension,
     /// An extension schema in use but missing from `schemas`, added.
     SchemaAdded,
-    /// A schema URN that is not SCIM's (Entra's ADSCIM Group URN) dropped from `schemas`.
+    /// A schema URN that is not SCIM's (Entra's ADSCIM Group URN) dropped from `schemas`, or a
+    /// `schemas` list inside an extension object dropped.
     ForeignSchemaDropped,
     /// `meta` sent on a create or replace (read-only, RFC 7643 §3.1), dropped.
     MetaDropped,

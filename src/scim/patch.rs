@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::filter::{parse_patch_path, resolve_attr, PatchPath};
 use super::normalisation::{Changes, Normalisation};
-use super::schema::{AttrRef, Mutability, ResourceSchema, PATCH_OP_URN};
+use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, PATCH_OP_URN};
 use super::value::{check_attribute, check_single, invalid_syntax, invalid_value, parse_object};
 use crate::scim_error::{ScimError, ScimType};
 
@@ -107,7 +107,10 @@ fn prepare_operation(
     };
     let path = match path {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(parse_patch_path(&text, schema)?),
+        Some(Value::String(text)) => match schema.extension(&text) {
+            Some(extension) => return whole_extension(schema, &at, op, extension, value, out, changes),
+            None => Some(parse_patch_path(&text, schema)?),
+        },
         Some(_) => return Err(ScimError::bad_request(ScimType::InvalidPath, format!("{at}.path must be a string"))),
     };
     let value = value.filter(|v| !v.is_null() || op != Op::Remove);
@@ -215,6 +218,11 @@ fn pathless(
                 return Err(invalid_value(format!("{at}: '{}' must be an object of its attributes", extension.id)));
             };
             for (name, value) in inner {
+                if name.eq_ignore_ascii_case("schemas") {
+                    // Some clients (scim2-models) serialise an extension with its own `schemas`.
+                    changes.note(Normalisation::ForeignSchemaDropped);
+                    continue;
+                }
                 let path = format!("{}:{name}", extension.id);
                 let found = resolve_attr(schema, &path).ok_or_else(|| unknown(at, &path))?;
                 split.push((found, value));
@@ -261,6 +269,32 @@ fn pathless(
         }
     }
     Ok(())
+}
+
+/// A path that is an extension schema's URN addresses the whole extension (as clients such as
+/// scim2-tester send it): `add`/`replace` of an object of its attributes is the pathless form
+/// `{"<urn>": {...}}`; `remove` removes every attribute of the extension.
+fn whole_extension(
+    schema: &ResourceSchema,
+    at: &str,
+    op: Op,
+    extension: &'static Schema,
+    value: Option<Value>,
+    out: &mut Vec<Value>,
+    changes: &mut Changes,
+) -> Result<(), ScimError> {
+    if op == Op::Remove {
+        out.push(json!({"op": "remove", "path": extension.id}));
+        return Ok(());
+    }
+    match value {
+        Some(Value::Object(attributes)) => {
+            let mut wrapped = Map::new();
+            wrapped.insert(extension.id.to_string(), Value::Object(attributes));
+            pathless(schema, at, op, Value::Object(wrapped), out, changes)
+        }
+        _ => Err(invalid_value(format!("{at}: the value for '{}' must be an object of its attributes", extension.id))),
+    }
 }
 
 fn unknown(at: &str, name: &str) -> ScimError {

@@ -45,6 +45,11 @@ pub fn prepare_resource(
                 return Err(invalid_value(format!("'{}' must be a JSON object of its attributes", extension.id)));
             };
             for (name, value) in attributes {
+                if name.eq_ignore_ascii_case("schemas") {
+                    // Some clients (scim2-models) serialise an extension with its own `schemas`.
+                    changes.note(Normalisation::ForeignSchemaDropped);
+                    continue;
+                }
                 put_extension_attribute(&mut extensions, extension, &name, value, changes)?;
             }
             continue;

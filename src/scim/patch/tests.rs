@@ -200,3 +200,22 @@ fn errors_never_show_values() {
     );
     assert!(!error.detail.contains("hunter2"), "{}", error.detail);
 }
+
+#[test]
+fn a_path_naming_the_whole_extension_addresses_its_attributes() {
+    let body = operations(json!([
+        {"op": "replace", "path": ENTERPRISE, "value": {"schemas": [ENTERPRISE], "employeeNumber": "7", "manager": {"value": "m"}}},
+        {"op": "remove", "path": ENTERPRISE.to_uppercase()}
+    ]));
+    let (result, _) = patch(ResourceType::User, &body.to_string());
+    assert_eq!(
+        result.unwrap(),
+        operations(json!([
+            {"op": "replace", "path": format!("{ENTERPRISE}:employeeNumber"), "value": "7"},
+            {"op": "replace", "path": format!("{ENTERPRISE}:manager"), "value": {"value": "m"}},
+            {"op": "remove", "path": ENTERPRISE}
+        ]))
+    );
+    let error = refusal(ResourceType::User, json!([{"op": "add", "path": ENTERPRISE, "value": "x"}]));
+    assert_eq!(error.scim_type, Some(ScimType::InvalidValue));
+}
