@@ -24,6 +24,7 @@ use crate::scim::patch::prepare_patch;
 use crate::scim::query::parse_query;
 use crate::scim::resource::prepare_resource;
 use crate::scim::schema::ResourceSchema;
+use crate::scim::search::prepare_search;
 use crate::scim_error::{ScimError, ScimType};
 use crate::upstream::{
     relay, PublicBase, UpstreamCall, UpstreamFailure, UpstreamReply, FORWARDED_REQUEST_HEADERS,
@@ -300,7 +301,10 @@ fn canonical_query(route: &Route, changes: &mut Changes) -> Result<String, ScimE
         if route.query.is_empty() {
             return Ok(String::new());
         }
-        return Err(ScimError::bad_request(ScimType::InvalidValue, "Discovery endpoints take no query parameters"));
+        return Err(ScimError::bad_request(
+            ScimType::InvalidValue,
+            format!("/{} takes no query parameters", route.endpoint.label()),
+        ));
     };
     let collection = matches!(route.endpoint, Endpoint::Collection(_)) && route.method == Method::Get;
     let query = parse_query(&route.query, route.method, collection, ResourceSchema::for_type(resource_type))?;
@@ -311,8 +315,8 @@ fn canonical_query(route: &Route, changes: &mut Changes) -> Result<String, ScimE
     Ok(canonical)
 }
 
-/// The body as sent upstream: a validated, canonical resource (POST, PUT) or PatchOp (PATCH);
-/// nothing for the other methods.
+/// The body as sent upstream: a validated, canonical resource (POST, PUT), PatchOp (PATCH) or
+/// SearchRequest (POST .search); nothing for the other methods.
 fn prepare_body(route: &Route, body: &[u8], changes: &mut Changes) -> Result<Option<Vec<u8>>, ScimError> {
     let prepared = match (&route.endpoint, route.method) {
         (Endpoint::Collection(rt), Method::Post) => {
@@ -322,6 +326,7 @@ fn prepare_body(route: &Route, body: &[u8], changes: &mut Changes) -> Result<Opt
             prepare_resource(ResourceSchema::for_type(*rt), Method::Put, Some(id), body, changes)?
         }
         (Endpoint::Resource(rt, _), Method::Patch) => prepare_patch(ResourceSchema::for_type(*rt), body, changes)?,
+        (Endpoint::Search(rt), Method::Post) => prepare_search(*rt, body, changes)?,
         _ => return Ok(None),
     };
     serde_json::to_vec(&prepared)

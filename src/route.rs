@@ -61,6 +61,8 @@ pub enum Endpoint {
     Resource(ResourceType, String),
     /// `/ServiceProviderConfig`, `/Schemas[/{id}]`, `/ResourceTypes[/{id}]`.
     Discovery(Discovery, Option<String>),
+    /// `POST /.search` (all resource types) and `POST /Users/.search` (RFC 7644 §3.4.3).
+    Search(Option<ResourceType>),
 }
 
 impl Endpoint {
@@ -71,14 +73,16 @@ impl Endpoint {
             Endpoint::Resource(rt, id) => format!("{}/{id}", rt.endpoint()),
             Endpoint::Discovery(d, None) => d.endpoint().to_string(),
             Endpoint::Discovery(d, Some(id)) => format!("{}/{id}", d.endpoint()),
+            Endpoint::Search(None) => ".search".to_string(),
+            Endpoint::Search(Some(rt)) => format!("{}/.search", rt.endpoint()),
         }
     }
 
     /// The resource type whose schema applies to the request's body and query, if any.
     pub fn resource_type(&self) -> Option<ResourceType> {
         match self {
-            Endpoint::Collection(rt) | Endpoint::Resource(rt, _) => Some(*rt),
-            Endpoint::Discovery(..) => None,
+            Endpoint::Collection(rt) | Endpoint::Resource(rt, _) | Endpoint::Search(Some(rt)) => Some(*rt),
+            Endpoint::Discovery(..) | Endpoint::Search(None) => None,
         }
     }
 
@@ -94,6 +98,9 @@ impl Endpoint {
             Endpoint::Discovery(Discovery::Schemas, Some(_)) => "Schemas/{id}",
             Endpoint::Discovery(Discovery::ResourceTypes, None) => "ResourceTypes",
             Endpoint::Discovery(Discovery::ResourceTypes, Some(_)) => "ResourceTypes/{id}",
+            Endpoint::Search(None) => ".search",
+            Endpoint::Search(Some(ResourceType::User)) => "Users/.search",
+            Endpoint::Search(Some(ResourceType::Group)) => "Groups/.search",
         }
     }
 
@@ -104,6 +111,7 @@ impl Endpoint {
             Endpoint::Collection(_) => &[Method::Get, Method::Post],
             Endpoint::Resource(..) => &[Method::Get, Method::Put, Method::Patch, Method::Delete],
             Endpoint::Discovery(..) => &[Method::Get],
+            Endpoint::Search(_) => &[Method::Post],
         }
     }
 }
@@ -142,7 +150,7 @@ pub fn scope<'a>(prefix: &str, path: &'a str) -> Scope<'a> {
 
 /// Endpoints RFC 7644 defines that the gateway does not serve: answered 501, which is what
 /// RFC 7644 §3.11 asks for `/Me` and what a client can act on for the others.
-const NOT_IMPLEMENTED: &[&str] = &["Me", "Bulk", ".search"];
+const NOT_IMPLEMENTED: &[&str] = &["Me", "Bulk"];
 
 /// Resolves the method and the path below the SCIM prefix to a forwardable route.
 pub fn resolve(method: &str, rest: &str, query: &str) -> Result<Route, ScimError> {
@@ -166,6 +174,9 @@ fn endpoint(rest: &str) -> Result<Endpoint, ScimError> {
     let first = segments.next().unwrap_or_default();
     let second = segments.next();
     let extra = segments.next();
+    if first == ".search" && second.is_none() {
+        return Ok(Endpoint::Search(None));
+    }
     if let Some(discovery) = Discovery::parse(first) {
         return match (discovery, second, extra) {
             (_, None, _) => Ok(Endpoint::Discovery(discovery, None)),
@@ -187,10 +198,7 @@ fn endpoint(rest: &str) -> Result<Endpoint, ScimError> {
     };
     match (second, extra) {
         (None, _) => Ok(Endpoint::Collection(resource_type)),
-        (Some(".search"), None) => Err(ScimError::new(
-            501,
-            format!("POST /{}/.search is not supported by this gateway; use GET with a filter", first),
-        )),
+        (Some(".search"), None) => Ok(Endpoint::Search(Some(resource_type))),
         (Some(id), None) if is_resource_id(id) => Ok(Endpoint::Resource(resource_type, id.to_string())),
         _ => Err(not_found()),
     }
@@ -285,9 +293,18 @@ mod tests {
 
     #[test]
     fn rfc_endpoints_not_served_get_501() {
-        for rest in ["Me", "Bulk", ".search", "Users/.search", "Groups/.search"] {
+        for rest in ["Me", "Bulk"] {
             assert_eq!(resolve("GET", rest, "").unwrap_err().status, 501, "{rest}");
         }
+    }
+
+    #[test]
+    fn searches_are_posted() {
+        assert_eq!(resolve("POST", ".search", "").unwrap().endpoint, Endpoint::Search(None));
+        let route = resolve("POST", "Groups/.search", "").unwrap();
+        assert_eq!((route.endpoint.path(), route.endpoint.label()), ("Groups/.search".to_string(), "Groups/.search"));
+        assert_eq!(resolve("GET", "Users/.search", "").unwrap_err().status, 405);
+        assert_eq!(resolve("POST", ".search/x", "").unwrap_err().status, 404);
     }
 
     #[test]

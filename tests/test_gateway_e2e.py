@@ -227,7 +227,7 @@ def test_unknown_endpoints_get_404_and_wrong_methods_405(gateway):
     assert_scim_error(not_allowed, 405)
     assert not_allowed.headers["allow"] == "GET, PUT, PATCH, DELETE"
     assert_scim_error(requests.get(f"{gateway.base}/Bulk", headers=AUTH), 501)
-    assert_scim_error(requests.post(f"{gateway.base}/Users/.search", headers=SCIM_JSON, json={}), 501)
+    assert_scim_error(requests.post(f"{gateway.base}/Users/.search", headers=SCIM_JSON, json={}), 400)
     assert gateway.recorder.since(mark) == []
 
 
@@ -308,3 +308,35 @@ def test_the_filter_logs_one_line_per_request_without_secrets(gateway):
     assert any("GET Users token=local-dev status=200" in line for line in lines)
     for secret in (stack.CLIENT_TOKEN, stack.UPSTREAM_TOKEN, marker):
         assert secret not in log
+
+
+def test_discovery_and_search_reach_the_upstream(gateway):
+    config = requests.get(f"{gateway.base}/ServiceProviderConfig", headers=AUTH)
+    assert config.status_code == 200
+    assert config.json()["patch"]["supported"] is True
+    schema = requests.get(f"{gateway.base}/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", headers=AUTH)
+    assert schema.status_code == 200 and schema.json()["id"] == "urn:ietf:params:scim:schemas:core:2.0:User"
+    assert requests.get(f"{gateway.base}/ResourceTypes", headers=AUTH).json()["totalResults"] == 2
+    assert_scim_error(requests.get(f"{gateway.base}/Schemas?filter=x", headers=AUTH), 400)
+
+    name = unique("searched")
+    requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, json={"schemas": [USER_SCHEMA], "userName": name})
+    mark = gateway.recorder.mark()
+    found = requests.post(
+        f"{gateway.base}/Users/.search",
+        headers=SCIM_JSON,
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": f'USERNAME eq "{name}"',
+            "attributes": ["username"],
+        },
+    )
+    assert found.status_code == 200, found.text
+    assert [u["userName"] for u in found.json()["Resources"]] == [name]
+    [seen] = gateway.recorder.since(mark)
+    assert (seen.method, seen.path) == ("POST", "/v2/Users/.search")
+    assert json.loads(seen.body) == {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": f'userName eq "{name}"',
+        "attributes": ["userName"],
+    }

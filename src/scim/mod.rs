@@ -8,4 +8,5 @@ pub mod normalisation;
 pub mod patch;
 pub mod query;
 pub mod resource;
+pub mod search;
 pub mod value;
