@@ -368,3 +368,55 @@ fn an_answer_for_another_callout_is_ignored() {
     exchange.on_upstream_response(&mut host, 42, 2);
     assert_eq!(host.responses.len(), 1, "a second answer is not relayed twice");
 }
+
+#[test]
+fn entra_patches_are_forwarded_canonical_and_counted() {
+    let entra = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Remove","path":"members","value":[{"value":"u1"},{"value":"u2"}]}]}"#;
+    let mut host = FakeHost::request("PATCH", "/api/scim/v2/Groups/g1").with_body(entra);
+    host.upstream_headers = vec![(":status".into(), b"204".to_vec())];
+    round_trip(&mut host);
+    let forwarded: serde_json::Value = serde_json::from_slice(host.dispatched[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        forwarded["Operations"],
+        serde_json::json!([
+            {"op": "remove", "path": "members[value eq \"u1\"]"},
+            {"op": "remove", "path": "members[value eq \"u2\"]"}
+        ])
+    );
+    assert_eq!(host.response().status, 204);
+    for kind in ["op_case", "member_removal"] {
+        assert!(host.counters.contains(&format!("scim_edge.normalised.{kind}")), "{kind}");
+    }
+}
+
+#[test]
+fn queries_are_forwarded_in_canonical_encoding() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users?FILTER=username+EQ+%22a+b%22&startIndex=0");
+    host.upstream_answers(200, "application/scim+json", "{}");
+    round_trip(&mut host);
+    assert_eq!(host.dispatched[0].header(":path"), Some("/v2/Users?filter=userName%20eq%20%22a%20b%22&startIndex=1"));
+    assert!(host.counters.contains(&"scim_edge.normalised.query_reencoded".to_string()));
+}
+
+#[test]
+fn invalid_requests_are_refused_before_anything_reaches_the_upstream() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users?filter=password%20eq%20%22x%22%20and");
+    let mut exchange = Exchange::new(config(), 1);
+    assert_eq!(exchange.on_request_headers(&mut host, true), Flow::Pause);
+    assert_eq!(host.error_body()["scimType"], "invalidFilter");
+    assert!(host.counters.contains(&"scim_edge.invalid.invalidFilter".to_string()));
+
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users")
+        .with_body(r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","active":"maybe"}"#);
+    send(&mut host, 1000);
+    assert_eq!(host.response().status, 400);
+    assert_eq!(host.error_body()["scimType"], "invalidValue");
+    assert_eq!(host.error_body()["detail"], "Attribute 'active' must be a boolean");
+
+    let mut host = FakeHost::request("PATCH", "/api/scim/v2/Users/1").with_body(
+        r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"id","value":"2"}]}"#,
+    );
+    send(&mut host, 1000);
+    assert_eq!(host.error_body()["scimType"], "mutability");
+    assert!(host.dispatched.is_empty());
+}
