@@ -10,6 +10,10 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::auth::{is_token68, TokenEntry, TokenSet};
+use crate::mapping::{Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
+use crate::route::ResourceType;
+use crate::scim::filter::resolve_attr;
+use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
 use crate::upstream::Upstream;
 
 pub const CONFIG_VERSION: u64 = 1;
@@ -26,6 +30,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub tokens: TokenSet,
     pub upstream: Upstream,
+    /// Which attributes may reach the upstream.
+    pub mapping: Mapping,
 }
 
 /// A configuration error: which field, and why.
@@ -62,7 +68,7 @@ impl Config {
         let document: Value =
             serde_json::from_slice(bytes).map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
         let root = Fields::of("", &document)?;
-        root.deny_unknown(&["version", "scim_prefix", "max_body_bytes", "tokens", "upstream"])?;
+        root.deny_unknown(&["version", "scim_prefix", "max_body_bytes", "tokens", "upstream", "mapping"])?;
 
         match root.integer("version")? {
             Some(CONFIG_VERSION) => {}
@@ -82,6 +88,7 @@ impl Config {
             max_body_bytes: usize::try_from(max_body_bytes).map_err(|_| error("max_body_bytes", "too large"))?,
             tokens: tokens(&root)?,
             upstream: upstream(&root, env)?,
+            mapping: mapping(&root)?,
         })
     }
 }
@@ -163,6 +170,145 @@ fn upstream_credential(fields: &Fields, env: EnvLookup) -> Result<String, Config
         return Err(error(fields.path(field), "expected a non-empty bearer token (RFC 6750 token68 characters)"));
     }
     Ok(token.trim().to_string())
+}
+
+fn mapping(root: &Fields) -> Result<Mapping, ConfigError> {
+    let Some(value) = root.get("mapping") else {
+        return Ok(Mapping::omni_default());
+    };
+    let fields = Fields::of("mapping", value)?;
+    fields.deny_unknown(&["profile", "users", "groups", "allow_privileged", "omni_system_attributes"])?;
+    let profile = match fields.string("profile")? {
+        None => Profile::Omni,
+        Some(name) => {
+            Profile::parse(name).ok_or_else(|| error(fields.path("profile"), "expected \"omni\" or \"rfc\""))?
+        }
+    };
+    let system = match fields.string("omni_system_attributes")? {
+        None | Some("reject") => SystemAttributes::Reject,
+        Some("strip") => SystemAttributes::Strip,
+        Some(_) => return Err(error(fields.path("omni_system_attributes"), "expected \"reject\" or \"strip\"")),
+    };
+    let privileged = string_list(&fields, "allow_privileged")?;
+    for (index, name) in privileged.iter().enumerate() {
+        if !PRIVILEGED.contains(&name.as_str()) {
+            return Err(error(
+                format!("mapping.allow_privileged[{index}]"),
+                format!("not a privilege-bearing attribute; those are {}", PRIVILEGED.join(", ")),
+            ));
+        }
+    }
+    Ok(Mapping {
+        users: policy(&fields, ResourceType::User, profile, system, &privileged)?,
+        groups: policy(&fields, ResourceType::Group, profile, system, &privileged)?,
+    })
+}
+
+fn policy(
+    mapping: &Fields,
+    resource_type: ResourceType,
+    profile: Profile,
+    system: SystemAttributes,
+    privileged: &[String],
+) -> Result<Policy, ConfigError> {
+    let key = match resource_type {
+        ResourceType::User => "users",
+        ResourceType::Group => "groups",
+    };
+    let (add, remove) = match mapping.get(key) {
+        None => (Vec::new(), Vec::new()),
+        Some(value) => {
+            let fields = Fields::of(&mapping.path(key), value)?;
+            fields.deny_unknown(&["add", "remove"])?;
+            (string_list(&fields, "add")?, string_list(&fields, "remove")?)
+        }
+    };
+    let omni_prefix = format!("{OMNI_USER_ATTRIBUTE_URN}:");
+    let schema = match (profile, resource_type) {
+        (Profile::Omni, ResourceType::User) => {
+            let mut custom = Vec::new();
+            for (index, name) in add.iter().enumerate() {
+                if let Some(custom_name) = name.strip_prefix(&omni_prefix) {
+                    if custom_name.is_empty()
+                        || custom_name.len() > 128
+                        || !custom_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+                    {
+                        return Err(error(
+                            format!("mapping.{key}.add[{index}]"),
+                            "an Omni user attribute name is 1 to 128 of A-Z a-z 0-9 _ -",
+                        ));
+                    }
+                    custom.push(custom_name.to_string());
+                }
+            }
+            ResourceSchema::omni_users(&custom)
+        }
+        _ => ResourceSchema::for_type(resource_type),
+    };
+    let mut allowed = Policy::base(profile, resource_type);
+    for (index, name) in add.iter().enumerate() {
+        let field = format!("mapping.{key}.add[{index}]");
+        let attr = resolve_attr(schema, name)
+            .ok_or_else(|| error(&field, format!("unknown attribute for the {} profile", profile.as_str())))?;
+        if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
+            && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
+        {
+            return Err(error(&field, "an Omni system attribute is read-only and cannot be mapped"));
+        }
+        if attr.attribute.mutability == Mutability::ReadOnly || attr.target().mutability == Mutability::ReadOnly {
+            return Err(error(&field, "read-only: the upstream never receives it"));
+        }
+        if profile == Profile::Omni && attr.schema.is_some_and(|s| !attr.in_extension() && s.id == schema.core.id) {
+            let privilege = attr.attribute.name;
+            if PRIVILEGED.contains(&privilege) && !privileged.iter().any(|p| p == privilege) {
+                return Err(error(
+                    &field,
+                    "privilege-bearing: list it in mapping.allow_privileged as well to forward it",
+                ));
+            }
+        }
+        let canonical = attr.canonical();
+        if !allowed.contains(&canonical) {
+            allowed.push(canonical);
+        }
+    }
+    for (index, name) in remove.iter().enumerate() {
+        let field = format!("mapping.{key}.remove[{index}]");
+        let attr = resolve_attr(schema, name).ok_or_else(|| error(&field, "unknown attribute"))?;
+        if attr.target().required || (attr.sub_attribute.is_none() && attr.attribute.required) {
+            return Err(error(&field, "required by the schema: it cannot be unmapped"));
+        }
+        let canonical = attr.canonical();
+        if let Some(sub) = attr.sub_attribute {
+            // Unmapping one sub-attribute of a mapped attribute maps its other sub-attributes.
+            let top = attr.top_level();
+            if let Some(position) = allowed.iter().position(|a| *a == top) {
+                allowed.remove(position);
+                for other in attr.attribute.sub_attributes.iter().filter(|s| s.name != sub.name) {
+                    allowed.push(format!("{top}.{}", other.name));
+                }
+            }
+        }
+        let below = format!("{canonical}.");
+        allowed.retain(|a| *a != canonical && !a.starts_with(&below));
+    }
+    let strips_nothing = profile == Profile::Rfc && remove.is_empty();
+    Ok(Policy::new(schema, profile, allowed, system, strips_nothing))
+}
+
+fn string_list(fields: &Fields, key: &str) -> Result<Vec<String>, ConfigError> {
+    let Some(items) = fields.array(key)? else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            item.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| error(format!("{}[{index}]", fields.path(key)), "expected a string"))
+        })
+        .collect()
 }
 
 /// `/a/b` without a trailing slash, without query, fragment, dot segments or empty segments.

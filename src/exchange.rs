@@ -17,13 +17,14 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::http::Method;
 use crate::http::{is_scim_json, status_class, Response};
+use crate::mapping::Policy;
 use crate::metrics::Counter;
+use crate::route::ResourceType;
 use crate::route::{resolve, scope, Endpoint, Route, Scope};
 use crate::scim::normalisation::{Changes, Normalisation};
 use crate::scim::patch::prepare_patch;
 use crate::scim::query::parse_query;
 use crate::scim::resource::prepare_resource;
-use crate::scim::schema::ResourceSchema;
 use crate::scim::search::prepare_search;
 use crate::scim_error::{ScimError, ScimType};
 use crate::upstream::{
@@ -64,7 +65,7 @@ enum State {
     /// Authenticated and routed; collecting the body.
     Buffering(Pending),
     /// The callout is in flight.
-    AwaitingUpstream { token: u32, public: PublicBase, since: Option<Duration> },
+    AwaitingUpstream { token: u32, public: PublicBase, since: Option<Duration>, resource_type: Option<ResourceType> },
     /// The client has its answer.
     Done,
 }
@@ -75,6 +76,8 @@ struct Pending {
     forwarded: Vec<(String, String)>,
     public: PublicBase,
     changes: Changes,
+    /// The query can match nothing the upstream stores: answered at the edge.
+    matches_nothing: bool,
 }
 
 /// What the per-request log line says: names and numbers, never ids, tokens or values.
@@ -153,8 +156,10 @@ impl Exchange {
     }
 
     pub fn on_upstream_response(&mut self, host: &mut dyn Host, token: u32, body_size: usize) {
-        let (public, since) = match std::mem::replace(&mut self.state, State::Done) {
-            State::AwaitingUpstream { token: expected, public, since } if expected == token => (public, since),
+        let (public, since, resource_type) = match std::mem::replace(&mut self.state, State::Done) {
+            State::AwaitingUpstream { token: expected, public, since, resource_type } if expected == token => {
+                (public, since, resource_type)
+            }
             other => {
                 log::debug!("scim-edge ctx={}: ignoring callout answer {token}", self.context_id);
                 self.state = other;
@@ -173,7 +178,8 @@ impl Exchange {
                 .collect(),
             body: if body_size == 0 { Vec::new() } else { host.upstream_response_body(body_size).unwrap_or_default() },
         };
-        match relay(reply, &self.config.upstream, &public) {
+        let policy = resource_type.map(|rt| self.config.mapping.policy(rt)).filter(|p| !p.strips_nothing);
+        match relay(reply, &self.config.upstream, &public, policy) {
             Ok(response) => self.reply(host, response),
             Err(failure) => self.fail_upstream(host, failure),
         }
@@ -199,7 +205,13 @@ impl Exchange {
         let mut route = resolve(method, rest, query)?;
         self.outline.endpoint = route.endpoint.label();
         let mut changes = Changes::default();
-        route.query = canonical_query(&route, &mut changes)?;
+        let matches_nothing = match canonical_query(&config, &route, &mut changes)? {
+            Some(query) => {
+                route.query = query;
+                false
+            }
+            None => true,
+        };
 
         let content_length = header_text(host, "content-length").and_then(|v| v.parse::<u64>().ok());
         if content_length.is_some_and(|n| n > config.max_body_bytes as u64) {
@@ -220,22 +232,33 @@ impl Exchange {
             header_text(host, ":authority").as_deref(),
             &config.scim_prefix,
         );
-        Ok(Pending { route, forwarded, public, changes })
+        Ok(Pending { route, forwarded, public, changes, matches_nothing })
     }
 
     fn forward(&mut self, host: &mut dyn Host, pending: Pending, body: Option<Vec<u8>>) {
-        let Pending { route, forwarded, public, mut changes } = pending;
-        let body = match prepare_body(&route, body.as_deref().unwrap_or_default(), &mut changes) {
-            Ok(body) => body,
-            Err(error) => return self.refuse(host, error),
+        let Pending { route, forwarded, public, mut changes, matches_nothing } = pending;
+        let planned = if matches_nothing {
+            Ok(Planned::Answer(empty_list()))
+        } else {
+            prepare_body(&self.config, &route, body.as_deref().unwrap_or_default(), &mut changes)
         };
         for kind in changes.kinds() {
             host.count(Counter::Normalised(*kind));
         }
+        for name in changes.stripped() {
+            log::debug!("scim-edge ctx={}: stripped {name}", self.context_id);
+            host.count(Counter::Stripped(name));
+        }
+        let body = match planned {
+            Ok(Planned::Forward(body)) => body,
+            Ok(Planned::Answer(response)) => return self.reply(host, response),
+            Err(error) => return self.refuse(host, error),
+        };
         let call = self.config.upstream.call(&route, forwarded, body);
         match host.dispatch(&call) {
             Ok(token) => {
-                self.state = State::AwaitingUpstream { token, public, since: host.now() };
+                let resource_type = route.endpoint.resource_type();
+                self.state = State::AwaitingUpstream { token, public, since: host.now(), resource_type };
             }
             Err(reason) => {
                 log::warn!(
@@ -294,44 +317,89 @@ fn too_large(max: usize) -> ScimError {
     ScimError::new(413, format!("The request body is larger than this gateway accepts ({max} bytes)"))
 }
 
-/// The query string as sent upstream: parsed against the endpoint's schema and re-encoded
-/// canonically. Discovery endpoints take no parameters.
-fn canonical_query(route: &Route, changes: &mut Changes) -> Result<String, ScimError> {
-    let Some(resource_type) = route.endpoint.resource_type() else {
-        if route.query.is_empty() {
-            return Ok(String::new());
-        }
-        return Err(ScimError::bad_request(
-            ScimType::InvalidValue,
-            format!("/{} takes no query parameters", route.endpoint.label()),
-        ));
+/// The query string as sent upstream: parsed against the endpoint's schema, restricted to the
+/// mapping and re-encoded canonically. `None` when its filter can match nothing the upstream
+/// stores. Discovery endpoints and `/.search` take no parameters.
+fn canonical_query(config: &Config, route: &Route, changes: &mut Changes) -> Result<Option<String>, ScimError> {
+    let resource_type = match &route.endpoint {
+        Endpoint::Collection(rt) | Endpoint::Resource(rt, _) => Some(*rt),
+        Endpoint::Discovery(..) | Endpoint::Search(_) => None,
     };
+    let Some(resource_type) = resource_type else {
+        if route.query.is_empty() {
+            return Ok(Some(String::new()));
+        }
+        let detail = format!("/{} takes no query parameters", route.endpoint.label());
+        return Err(ScimError::bad_request(ScimType::InvalidValue, detail));
+    };
+    let policy = config.mapping.policy(resource_type);
     let collection = matches!(route.endpoint, Endpoint::Collection(_)) && route.method == Method::Get;
-    let query = parse_query(&route.query, route.method, collection, ResourceSchema::for_type(resource_type))?;
+    let mut query = parse_query(&route.query, route.method, collection, policy.schema)?;
+    if !policy.restrict_query(&mut query, changes) {
+        return Ok(None);
+    }
     let canonical = query.to_query_string();
     if canonical != route.query {
         changes.note(Normalisation::QueryReencoded);
     }
-    Ok(canonical)
+    Ok(Some(canonical))
 }
 
-/// The body as sent upstream: a validated, canonical resource (POST, PUT), PatchOp (PATCH) or
-/// SearchRequest (POST .search); nothing for the other methods.
-fn prepare_body(route: &Route, body: &[u8], changes: &mut Changes) -> Result<Option<Vec<u8>>, ScimError> {
+/// What to do with a request once its body is prepared.
+enum Planned {
+    /// Call the upstream with this body (or none).
+    Forward(Option<Vec<u8>>),
+    /// Answer at the edge: nothing the upstream would do could change the answer.
+    Answer(Response),
+}
+
+/// The body as sent upstream: a validated, canonical, mapped resource (POST, PUT), PatchOp
+/// (PATCH) or SearchRequest (POST .search); nothing for the other methods.
+fn prepare_body(config: &Config, route: &Route, body: &[u8], changes: &mut Changes) -> Result<Planned, ScimError> {
+    let mapping = &config.mapping;
     let prepared = match (&route.endpoint, route.method) {
         (Endpoint::Collection(rt), Method::Post) => {
-            prepare_resource(ResourceSchema::for_type(*rt), Method::Post, None, body, changes)?
+            prepare_resource(mapping.policy(*rt), Method::Post, None, body, changes)?
         }
         (Endpoint::Resource(rt, id), Method::Put) => {
-            prepare_resource(ResourceSchema::for_type(*rt), Method::Put, Some(id), body, changes)?
+            prepare_resource(mapping.policy(*rt), Method::Put, Some(id), body, changes)?
         }
-        (Endpoint::Resource(rt, _), Method::Patch) => prepare_patch(ResourceSchema::for_type(*rt), body, changes)?,
-        (Endpoint::Search(rt), Method::Post) => prepare_search(*rt, body, changes)?,
-        _ => return Ok(None),
+        (Endpoint::Resource(rt, _), Method::Patch) => match prepare_patch(mapping.policy(*rt), body, changes)? {
+            Some(patch) => patch,
+            // RFC 7644 §3.5.2: 204 when the server returns no resource.
+            None => return Ok(Planned::Answer(Response { status: 204, headers: Vec::new(), body: Vec::new() })),
+        },
+        (Endpoint::Search(rt), Method::Post) => {
+            let policies: Vec<&Policy> = match rt {
+                Some(rt) => vec![mapping.policy(*rt)],
+                None => vec![&mapping.users, &mapping.groups],
+            };
+            match prepare_search(&policies, body, changes)? {
+                Some(search) => search,
+                None => return Ok(Planned::Answer(empty_list())),
+            }
+        }
+        _ => return Ok(Planned::Forward(None)),
     };
     serde_json::to_vec(&prepared)
-        .map(Some)
+        .map(|body| Planned::Forward(Some(body)))
         .map_err(|_| ScimError::bad_request(ScimType::InvalidValue, "The request body could not be re-encoded"))
+}
+
+/// An empty ListResponse (RFC 7644 §3.4.2), for queries that can match nothing.
+fn empty_list() -> Response {
+    let body = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": [],
+    });
+    Response {
+        status: 200,
+        headers: vec![("content-type".to_string(), crate::http::SCIM_MEDIA_TYPE.to_string())],
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    }
 }
 
 fn header_text(host: &dyn Host, name: &str) -> Option<String> {

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod config;
 pub mod exchange;
 pub mod http;
+pub mod mapping;
 pub mod metrics;
 pub mod route;
 pub mod scim;

@@ -24,6 +24,8 @@ pub enum Counter<'a> {
     Invalid(ScimType),
     /// Rewrites applied to forwarded requests, by kind.
     Normalised(Normalisation),
+    /// Attributes the mapping kept from the upstream, by (counter-safe) name.
+    Stripped(&'a str),
 }
 
 impl Counter<'_> {
@@ -36,6 +38,7 @@ impl Counter<'_> {
             Counter::UpstreamFailures(kind) => format!("{PREFIX}.upstream.failures.{}", kind.as_str()),
             Counter::Invalid(scim_type) => format!("{PREFIX}.invalid.{}", scim_type.as_str()),
             Counter::Normalised(kind) => format!("{PREFIX}.normalised.{}", kind.as_str()),
+            Counter::Stripped(name) => format!("{PREFIX}.stripped.{name}"),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::http::{is_scim_json, Response, SCIM_MEDIA_TYPE};
+use crate::mapping::Policy;
 use crate::route::Route;
 use crate::scim_error::ScimError;
 
@@ -203,7 +204,12 @@ impl PublicBase {
 /// own plain-text local reply (503 `upstream connect error or disconnect/reset before headers...`,
 /// 504 `upstream request timeout`); those, and anything else that is not SCIM JSON, become SCIM
 /// errors that say what happened instead of being relayed.
-pub fn relay(reply: UpstreamReply, upstream: &Upstream, public: &PublicBase) -> Result<Response, UpstreamFailure> {
+pub fn relay(
+    reply: UpstreamReply,
+    upstream: &Upstream,
+    public: &PublicBase,
+    policy: Option<&Policy>,
+) -> Result<Response, UpstreamFailure> {
     let status = reply.status.ok_or(UpstreamFailure::Reset)?;
     let json = reply.content_type.as_deref().is_some_and(is_scim_json);
     if !json {
@@ -233,7 +239,8 @@ pub fn relay(reply: UpstreamReply, upstream: &Upstream, public: &PublicBase) -> 
             headers.push((name, value));
         }
     }
-    let body = rewrite_body_urls(reply.body, upstream, public);
+    let strip = policy.filter(|_| (200..300).contains(&status));
+    let body = rewrite_body(reply.body, upstream, public, strip);
     Ok(Response { status, headers, body })
 }
 
@@ -257,19 +264,31 @@ fn envoy_local_reply(status: u16, body: &[u8]) -> Option<UpstreamFailure> {
     }
 }
 
-/// Rewrites the upstream's own URLs in a response body — `meta.location` (RFC 7643 §3.1) and
-/// `$ref` values (members, groups) — to the gateway's address, so clients never see, or follow, the
-/// internal one. Only absolute URLs on the upstream's authority and SCIM base are touched; a body
-/// that holds none is returned as it came, without parsing.
-fn rewrite_body_urls(body: Vec<u8>, upstream: &Upstream, public: &PublicBase) -> Vec<u8> {
+/// Rewrites a response body: the mapping strips what the client may not see (a resource, or each
+/// resource of a ListResponse, keeps `id`, `schemas`, `meta` and its mapped attributes), and the
+/// upstream's own URLs — `meta.location` (RFC 7643 §3.1) and `$ref` values — point at the
+/// gateway, so clients never see, or follow, the internal address. A body that needs neither is
+/// returned as it came, without parsing.
+fn rewrite_body(body: Vec<u8>, upstream: &Upstream, public: &PublicBase, strip: Option<&Policy>) -> Vec<u8> {
     let marker = format!("://{}{}", upstream.authority, upstream.base_path);
-    if public.0.is_none() || !body.windows(marker.len()).any(|w| w.eq_ignore_ascii_case(marker.as_bytes())) {
+    let has_urls = public.0.is_some() && body.windows(marker.len()).any(|w| w.eq_ignore_ascii_case(marker.as_bytes()));
+    if !has_urls && strip.is_none() {
         return body;
     }
     let Ok(mut document) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return body;
     };
-    let mut stack = vec![&mut document];
+    if let Some(policy) = strip {
+        policy.strip_response(&mut document);
+    }
+    if has_urls {
+        rewrite_urls(&mut document, upstream, public);
+    }
+    serde_json::to_vec(&document).unwrap_or(body)
+}
+
+fn rewrite_urls(document: &mut serde_json::Value, upstream: &Upstream, public: &PublicBase) {
+    let mut stack = vec![document];
     while let Some(value) = stack.pop() {
         match value {
             serde_json::Value::Object(map) => {
@@ -294,7 +313,6 @@ fn rewrite_body_urls(body: Vec<u8>, upstream: &Upstream, public: &PublicBase) ->
             _ => {}
         }
     }
-    serde_json::to_vec(&document).unwrap_or(body)
 }
 
 /// Rewrites an upstream `Location` (`http://10.0.0.5:8081/v2/Users/7`) to the gateway's address
@@ -371,7 +389,7 @@ mod tests {
         let mut created = reply(201, "application/scim+json", r#"{"id":"7"}"#);
         created.headers =
             vec![("location".into(), "http://127.0.0.1:8081/v2/Users/7".into()), ("etag".into(), "W/\"1\"".into())];
-        let response = relay(created, &upstream(), &public()).unwrap();
+        let response = relay(created, &upstream(), &public(), None).unwrap();
         assert_eq!(response.status, 201);
         assert_eq!(response.body, br#"{"id":"7"}"#);
         assert_eq!(response.header("content-type"), Some("application/scim+json"));
@@ -381,10 +399,11 @@ mod tests {
 
     #[test]
     fn plain_json_is_relayed_as_scim_json_and_204_has_no_content_type() {
-        let response = relay(reply(200, "application/json; charset=utf-8", "{}"), &upstream(), &public()).unwrap();
+        let response =
+            relay(reply(200, "application/json; charset=utf-8", "{}"), &upstream(), &public(), None).unwrap();
         assert_eq!(response.header("content-type"), Some("application/scim+json"));
         let deleted = UpstreamReply { status: Some(204), ..Default::default() };
-        let response = relay(deleted, &upstream(), &public()).unwrap();
+        let response = relay(deleted, &upstream(), &public(), None).unwrap();
         assert_eq!((response.status, response.header("content-type")), (204, None));
     }
 
@@ -392,7 +411,7 @@ mod tests {
     fn upstream_scim_errors_are_relayed_as_they_are() {
         let body =
             r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"}"#;
-        let response = relay(reply(409, "application/scim+json", body), &upstream(), &public()).unwrap();
+        let response = relay(reply(409, "application/scim+json", body), &upstream(), &public(), None).unwrap();
         assert_eq!((response.status, response.body.as_slice()), (409, body.as_bytes()));
     }
 
@@ -409,20 +428,20 @@ mod tests {
             (502, "Bad Gateway", UpstreamFailure::Malformed),
         ];
         for (status, body, failure) in cases {
-            assert_eq!(relay(reply(status, "text/plain", body), &upstream(), &public()), Err(failure), "{body}");
+            assert_eq!(relay(reply(status, "text/plain", body), &upstream(), &public(), None), Err(failure), "{body}");
         }
         let reset = UpstreamReply::default();
-        assert_eq!(relay(reset, &upstream(), &public()), Err(UpstreamFailure::Reset));
+        assert_eq!(relay(reset, &upstream(), &public(), None), Err(UpstreamFailure::Reset));
     }
 
     #[test]
     fn broken_json_and_rejected_credentials_are_upstream_failures() {
         assert_eq!(
-            relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public()),
+            relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public(), None),
             Err(UpstreamFailure::Malformed)
         );
         assert_eq!(
-            relay(reply(401, "application/scim+json", "{}"), &upstream(), &public()),
+            relay(reply(401, "application/scim+json", "{}"), &upstream(), &public(), None),
             Err(UpstreamFailure::CredentialRejected)
         );
     }
@@ -452,7 +471,8 @@ mod tests {
                 "displayName": "http://scim-upstream/v2/Users/not-a-url-attribute"
             }]
         });
-        let response = relay(reply(200, "application/scim+json", &body.to_string()), &upstream(), &public()).unwrap();
+        let response =
+            relay(reply(200, "application/scim+json", &body.to_string()), &upstream(), &public(), None).unwrap();
         let relayed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         let group = &relayed["Resources"][0];
         assert_eq!(group["meta"]["location"], "https://edge.example/api/scim/v2/Groups/g1");
@@ -465,7 +485,7 @@ mod tests {
     #[test]
     fn bodies_without_upstream_urls_are_relayed_byte_for_byte() {
         let body = r#"{"id": "7",   "userName": "ada"}"#;
-        let response = relay(reply(200, "application/scim+json", body), &upstream(), &public()).unwrap();
+        let response = relay(reply(200, "application/scim+json", body), &upstream(), &public(), None).unwrap();
         assert_eq!(response.body, body.as_bytes());
     }
 

@@ -24,6 +24,7 @@ fn config() -> Rc<Config> {
             "timeout_ms": 2000,
             "bearer_token": UPSTREAM_TOKEN,
         },
+        "mapping": {"profile": "rfc"},
     });
     Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap())
 }

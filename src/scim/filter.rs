@@ -643,7 +643,7 @@ impl<'a> Parser<'a> {
         let type_allows = if op.is_ordering() {
             !matches!(ty, AttrType::Boolean | AttrType::Binary | AttrType::Complex)
         } else if op.is_substring() {
-            matches!(ty, AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime)
+            matches!(ty, AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime | AttrType::Any)
         } else {
             ty != AttrType::Complex
         };

@@ -57,10 +57,12 @@ impl Normalisation {
     }
 }
 
-/// The normalisations applied to one request, each kind once.
+/// The normalisations applied to one request, each kind once, and the attributes the mapping
+/// stripped from it (counter-safe names, each once).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
     kinds: Vec<Normalisation>,
+    stripped: Vec<String>,
 }
 
 impl Changes {
@@ -76,5 +78,15 @@ impl Changes {
 
     pub fn is_empty(&self) -> bool {
         self.kinds.is_empty()
+    }
+
+    pub fn strip(&mut self, name: String) {
+        if !self.stripped.contains(&name) {
+            self.stripped.push(name);
+        }
+    }
+
+    pub fn stripped(&self) -> &[String] {
+        &self.stripped
     }
 }

@@ -6,8 +6,10 @@ use serde_json::{json, Map, Value};
 
 use super::filter::{parse_patch_path, resolve_attr, PatchPath};
 use super::normalisation::{Changes, Normalisation};
-use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, PATCH_OP_URN};
+use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, OMNI_USER_ATTRIBUTE_URN, PATCH_OP_URN};
 use super::value::{check_attribute, check_single, invalid_syntax, invalid_value, parse_object};
+use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
+use crate::route::ResourceType;
 use crate::scim_error::{ScimError, ScimType};
 
 /// Most operations accepted in one PatchOp. Entra sends a handful; a group sync batches member
@@ -31,8 +33,10 @@ impl Op {
     }
 }
 
-/// Validates and normalises a PatchOp body.
-pub fn prepare_patch(schema: &ResourceSchema, body: &[u8], changes: &mut Changes) -> Result<Value, ScimError> {
+/// Validates and normalises a PatchOp body, and applies the mapping: operations on unmapped
+/// attributes are dropped. `None` when no operation is left: RFC 7644 §3.5.2 lets the edge answer
+/// such a PATCH itself (204), since nothing would change.
+pub fn prepare_patch(policy: &Policy, body: &[u8], changes: &mut Changes) -> Result<Option<Value>, ScimError> {
     let document = parse_object(body)?;
     let mut declared = false;
     let mut operations = None;
@@ -62,16 +66,97 @@ pub fn prepare_patch(schema: &ResourceSchema, body: &[u8], changes: &mut Changes
     }
     let mut prepared = Vec::with_capacity(operations.len());
     for (index, operation) in operations.into_iter().enumerate() {
-        prepare_operation(schema, index, operation, &mut prepared, changes)?;
+        prepare_operation(policy, index, operation, &mut prepared, changes)?;
     }
     if prepared.len() > MAX_OPERATIONS {
         return Err(invalid_value(format!("More than {MAX_OPERATIONS} operations in one PatchOp")));
     }
-    Ok(json!({"schemas": [PATCH_OP_URN], "Operations": prepared}))
+    if policy.is_omni() {
+        prepared = omni_contract(policy, prepared)?;
+    }
+    if prepared.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(json!({"schemas": [PATCH_OP_URN], "Operations": prepared})))
+}
+
+/// An attribute of an open schema (Omni's custom attributes) that the configuration does not
+/// list: valid, but mapped to nothing.
+fn unlisted_custom(schema: &ResourceSchema, path: &str) -> bool {
+    match schema.split_urn(path) {
+        Some((Some(extension), rest)) => {
+            extension.open && extension.attribute(rest.split(['.', '[']).next().unwrap_or_default()).is_none()
+        }
+        _ => false,
+    }
+}
+
+/// Applies the mapping's verdict on an attribute an operation would send: `Ok(true)` to keep it.
+fn admitted(policy: &Policy, attr: &AttrRef, changes: &mut Changes) -> Result<bool, ScimError> {
+    match policy.verdict(attr) {
+        Verdict::Forward => Ok(true),
+        Verdict::Strip => {
+            changes.strip(stripped_name(&attr.canonical()));
+            Ok(false)
+        }
+        Verdict::Reject(error) => Err(error),
+    }
+}
+
+/// Omni's SCIM contract (its OpenAPI document) for PATCH: every user operation carries a `value`
+/// (a removed Omni user attribute is replaced with `null`, other removals cannot be expressed);
+/// group operations take the four shapes the contract lists: `replace` of `displayName`, `add`
+/// and `replace` of `members`, and `remove` of one member by `members[value eq "<id>"]`.
+fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, ScimError> {
+    let mut shaped = Vec::with_capacity(operations.len());
+    for operation in operations {
+        let op = operation.get("op").and_then(Value::as_str).unwrap_or_default().to_string();
+        let path = operation.get("path").and_then(Value::as_str).map(str::to_string);
+        let value = operation.get("value").cloned();
+        match (policy.resource_type(), op.as_str(), path, value) {
+            (ResourceType::User, "remove", Some(path), _) => {
+                if path.starts_with(OMNI_USER_ATTRIBUTE_URN) {
+                    shaped.push(json!({"op": "replace", "path": path, "value": null}));
+                } else {
+                    return Err(invalid_value(format!(
+                        "Omni's SCIM API takes a value in every user operation: '{path}' cannot be removed, replace it instead"
+                    )));
+                }
+            }
+            (ResourceType::User, ..) => shaped.push(operation),
+            (ResourceType::Group, "remove", Some(path), _) if path.starts_with("members[value eq ") => shaped.push(operation),
+            (ResourceType::Group, "remove", Some(path), _) => {
+                return Err(invalid_value(format!(
+                    "Omni's SCIM API removes group members one at a time (members[value eq \"<id>\"]): '{path}' cannot be removed"
+                )))
+            }
+            (ResourceType::Group, "add" | "replace", Some(path), Some(value)) if path == "members" => {
+                shaped.push(json!({"op": op, "path": "members", "value": value}));
+            }
+            (ResourceType::Group, "add" | "replace", Some(path), Some(value)) if path == "displayName" => {
+                shaped.push(json!({"op": "replace", "value": {"displayName": value}}));
+            }
+            (ResourceType::Group, "add" | "replace", None, Some(Value::Object(attributes))) => {
+                for (name, value) in attributes {
+                    match name.as_str() {
+                        "displayName" => shaped.push(json!({"op": "replace", "value": {"displayName": value}})),
+                        _ => shaped.push(json!({"op": op, "path": name, "value": value})),
+                    }
+                }
+            }
+            (ResourceType::Group, _, path, _) => {
+                return Err(invalid_value(format!(
+                    "Omni's SCIM API cannot apply this group operation ({op} {})",
+                    path.as_deref().unwrap_or("without a path")
+                )))
+            }
+        }
+    }
+    Ok(shaped)
 }
 
 fn prepare_operation(
-    schema: &ResourceSchema,
+    policy: &Policy,
     index: usize,
     operation: Value,
     out: &mut Vec<Value>,
@@ -105,14 +190,28 @@ fn prepare_operation(
         }
         None => return Err(invalid_syntax(format!("{at}.op is required: add, remove or replace"))),
     };
+    let schema = policy.schema;
     let path = match path {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => match schema.extension(&text) {
-            Some(extension) => return whole_extension(schema, &at, op, extension, value, out, changes),
+            Some(extension) => return whole_extension(policy, &at, op, extension, value, out, changes),
+            None if unlisted_custom(schema, &text) => {
+                changes.strip(UNLISTED_CUSTOM.to_string());
+                return Ok(());
+            }
             None => Some(parse_patch_path(&text, schema)?),
         },
         Some(_) => return Err(ScimError::bad_request(ScimType::InvalidPath, format!("{at}.path must be a string"))),
     };
+    if let Some(path) = &path {
+        let target = match path {
+            PatchPath::Attr(attr) => *attr,
+            PatchPath::Value { attr, sub_attribute, .. } => AttrRef { sub_attribute: *sub_attribute, ..*attr },
+        };
+        if path.target().mutability != Mutability::ReadOnly && !admitted(policy, &target, changes)? {
+            return Ok(());
+        }
+    }
     let value = value.filter(|v| !v.is_null() || op != Op::Remove);
 
     match (op, path, value) {
@@ -135,7 +234,7 @@ fn prepare_operation(
             }
             Ok(())
         }
-        (_, None, Some(value)) => pathless(schema, &at, op, value, out, changes),
+        (_, None, Some(value)) => pathless(policy, &at, op, value, out, changes),
     }
 }
 
@@ -199,13 +298,14 @@ fn null_value(at: &str, op: Op, path: PatchPath, out: &mut Vec<Value>, changes: 
 /// Entra puts dotted (`name.givenName`) and URN-qualified keys in it, which are not attribute names
 /// of the resource; each becomes an operation with that path.
 fn pathless(
-    schema: &ResourceSchema,
+    policy: &Policy,
     at: &str,
     op: Op,
     value: Value,
     out: &mut Vec<Value>,
     changes: &mut Changes,
 ) -> Result<(), ScimError> {
+    let schema = policy.schema;
     let Value::Object(attributes) = value else {
         return Err(invalid_value(format!("{at}: a {} without a path needs an object of attributes", op.as_str())));
     };
@@ -224,10 +324,18 @@ fn pathless(
                     continue;
                 }
                 let path = format!("{}:{name}", extension.id);
+                if unlisted_custom(schema, &path) {
+                    changes.strip(UNLISTED_CUSTOM.to_string());
+                    continue;
+                }
                 let found = resolve_attr(schema, &path).ok_or_else(|| unknown(at, &path))?;
                 split.push((found, value));
             }
             changes.note(Normalisation::PathlessValueSplit);
+            continue;
+        }
+        if unlisted_custom(schema, &key) {
+            changes.strip(UNLISTED_CUSTOM.to_string());
             continue;
         }
         let found = resolve_attr(schema, &key).ok_or_else(|| unknown(at, &key))?;
@@ -241,9 +349,13 @@ fn pathless(
             changes.note(Normalisation::AttributeCase);
         }
         writable(at, &PatchPath::Attr(found))?;
+        if !admitted(policy, &found, changes)? {
+            continue;
+        }
         if value.is_null() {
             null_value(at, op, PatchPath::Attr(found), out, changes)?;
-        } else if let Some(value) = check_attribute(found.attribute, value, name, changes)? {
+        } else if let Some(mut value) = check_attribute(found.attribute, value, name, changes)? {
+            policy.strip_sub_attributes(&found, &mut value, changes);
             if kept.insert(name.to_string(), value).is_some() {
                 return Err(invalid_syntax(format!("{at}: attribute '{name}' appears more than once")));
             }
@@ -255,6 +367,9 @@ fn pathless(
     for (found, value) in split {
         let path = PatchPath::Attr(found);
         writable(at, &path)?;
+        if !admitted(policy, &found, changes)? {
+            continue;
+        }
         if value.is_null() {
             null_value(at, op, path, out, changes)?;
             continue;
@@ -275,7 +390,7 @@ fn pathless(
 /// scim2-tester send it): `add`/`replace` of an object of its attributes is the pathless form
 /// `{"<urn>": {...}}`; `remove` removes every attribute of the extension.
 fn whole_extension(
-    schema: &ResourceSchema,
+    policy: &Policy,
     at: &str,
     op: Op,
     extension: &'static Schema,
@@ -284,14 +399,24 @@ fn whole_extension(
     changes: &mut Changes,
 ) -> Result<(), ScimError> {
     if op == Op::Remove {
-        out.push(json!({"op": "remove", "path": extension.id}));
+        if policy.strips_nothing {
+            out.push(json!({"op": "remove", "path": extension.id}));
+        } else {
+            // Removing a whole extension under a mapping: remove each mapped attribute of it.
+            for attribute in extension.attributes {
+                let attr = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
+                if matches!(policy.verdict(&attr), Verdict::Forward) {
+                    out.push(json!({"op": "remove", "path": attr.canonical()}));
+                }
+            }
+        }
         return Ok(());
     }
     match value {
         Some(Value::Object(attributes)) => {
             let mut wrapped = Map::new();
             wrapped.insert(extension.id.to_string(), Value::Object(attributes));
-            pathless(schema, at, op, Value::Object(wrapped), out, changes)
+            pathless(policy, at, op, Value::Object(wrapped), out, changes)
         }
         _ => Err(invalid_value(format!("{at}: the value for '{}' must be an object of its attributes", extension.id))),
     }

@@ -8,6 +8,18 @@ pub const USER_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const ENTERPRISE_USER_URN: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 pub const GROUP_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// Omni's custom user attributes (Omni's SCIM API: `urn:omni:params:1.0:UserAttribute`).
+pub const OMNI_USER_ATTRIBUTE_URN: &str = "urn:omni:params:1.0:UserAttribute";
+/// Omni's system user attributes: read-only in Omni, never assignable over SCIM.
+pub const OMNI_SYSTEM_ATTRIBUTES: &[&str] = &[
+    "omni_is_org_admin",
+    "omni_user_email",
+    "omni_user_embed_entity",
+    "omni_user_groups",
+    "omni_user_id",
+    "omni_user_name",
+    "omni_user_timezone",
+];
 
 /// RFC 7643 §2.3 data types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +32,8 @@ pub enum AttrType {
     Binary,
     Reference,
     Complex,
+    /// Any JSON value: Omni's user attributes are strings, numbers, booleans, lists or objects.
+    Any,
 }
 
 /// RFC 7643 §7 `mutability`.
@@ -56,6 +70,9 @@ impl Attribute {
 pub struct Schema {
     pub id: &'static str,
     pub attributes: &'static [Attribute],
+    /// An open schema admits attribute names it does not list (Omni's custom attributes): such
+    /// attributes are valid SCIM but mapped to nothing, so they are stripped, not refused.
+    pub open: bool,
 }
 
 impl Schema {
@@ -88,6 +105,11 @@ impl AttrRef {
         self.sub_attribute.unwrap_or(self.attribute)
     }
 
+    /// The canonical path of the top-level attribute (without a sub-attribute).
+    pub fn top_level(&self) -> String {
+        AttrRef { sub_attribute: None, ..*self }.canonical()
+    }
+
     /// Whether this attribute lives in an extension schema (and is written URN-qualified).
     pub fn in_extension(&self) -> bool {
         self.schema.is_some_and(|s| s.id != USER_URN && s.id != GROUP_URN)
@@ -116,6 +138,27 @@ impl ResourceSchema {
             ResourceType::User => &USER_RESOURCE,
             ResourceType::Group => &GROUP_RESOURCE,
         }
+    }
+
+    /// The User resource under the `omni` profile: the core schema, the Enterprise User extension
+    /// (Entra sends it; the mapping strips it) and Omni's user-attribute extension with the custom
+    /// attributes the configuration names (and the system attributes, so they can be recognised
+    /// and refused). Built once per configuration; the few bytes it
+    /// takes live as long as the VM.
+    pub fn omni_users(custom: &[String]) -> &'static ResourceSchema {
+        let names = OMNI_SYSTEM_ATTRIBUTES.iter().map(|n| n.to_string()).chain(custom.iter().cloned());
+        let attributes: Vec<Attribute> =
+            names.map(|name| attr(Box::leak(name.into_boxed_str()), AttrType::Any)).collect();
+        let extension: &'static Schema = Box::leak(Box::new(Schema {
+            id: OMNI_USER_ATTRIBUTE_URN,
+            attributes: Box::leak(attributes.into_boxed_slice()),
+            open: true,
+        }));
+        Box::leak(Box::new(ResourceSchema {
+            resource_type: ResourceType::User,
+            core: &USER,
+            extensions: Box::leak(vec![&ENTERPRISE_USER, extension].into_boxed_slice()),
+        }))
     }
 
     /// Every schema URN a resource of this type may list in `schemas`.
@@ -205,6 +248,7 @@ const MULTI_VALUE_SUBS: &[Attribute] =
 /// RFC 7643 §3.1 common attributes.
 pub static COMMON: Schema = Schema {
     id: "",
+    open: false,
     attributes: &[
         // Listed so filters may test it (RFC 7644 §3.4.2.2, Figure 2); bodies handle it themselves.
         Attribute { multi_valued: true, ..read_only(attr("schemas", Reference)) },
@@ -226,6 +270,7 @@ pub static COMMON: Schema = Schema {
 /// RFC 7643 §4.1.
 pub static USER: Schema = Schema {
     id: USER_URN,
+    open: false,
     attributes: &[
         required(attr("userName", Str)),
         complex(
@@ -287,6 +332,7 @@ pub static USER: Schema = Schema {
 /// RFC 7643 §4.3.
 pub static ENTERPRISE_USER: Schema = Schema {
     id: ENTERPRISE_USER_URN,
+    open: false,
     attributes: &[
         attr("employeeNumber", Str),
         attr("costCenter", Str),
@@ -300,6 +346,7 @@ pub static ENTERPRISE_USER: Schema = Schema {
 /// RFC 7643 §4.2 (members' `display` as RFC 7643 §8.4's example uses it).
 pub static GROUP: Schema = Schema {
     id: GROUP_URN,
+    open: false,
     attributes: &[
         required(attr("displayName", Str)),
         multi(

@@ -6,10 +6,9 @@ use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
 use super::query::{parse_query, Query};
-use super::schema::ResourceSchema;
 use super::value::{invalid_syntax, invalid_value, parse_object};
 use crate::http::Method;
-use crate::route::ResourceType;
+use crate::mapping::Policy;
 use crate::scim_error::ScimError;
 
 pub const SEARCH_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -17,13 +16,10 @@ pub const SEARCH_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Sear
 /// The SearchRequest members and the query parameters they stand for.
 const MEMBERS: &[&str] = &["filter", "startIndex", "count", "sortBy", "sortOrder", "attributes", "excludedAttributes"];
 
-/// Validates a SearchRequest for one resource type (`/Users/.search`) or for all of them
-/// (`/.search`, where each attribute must exist in some resource type: User first, then Group).
-pub fn prepare_search(
-    resource_type: Option<ResourceType>,
-    body: &[u8],
-    changes: &mut Changes,
-) -> Result<Value, ScimError> {
+/// Validates a SearchRequest for one resource type (`/Users/.search`: one policy) or for all of
+/// them (`/.search`: the policies in order; the first whose schema resolves every attribute
+/// applies), and restricts it to the mapping. `None` when it can match nothing the upstream stores.
+pub fn prepare_search(policies: &[&Policy], body: &[u8], changes: &mut Changes) -> Result<Option<Value>, ScimError> {
     let document = parse_object(body)?;
     let mut declared = false;
     let mut query = Vec::new();
@@ -58,15 +54,21 @@ pub fn prepare_search(
         return Err(invalid_value(format!("'schemas' is required; it must be [\"{SEARCH_REQUEST_URN}\"]")));
     }
     let raw = query.join("&");
-    let parsed = match resource_type {
-        Some(rt) => parse_query(&raw, Method::Get, true, ResourceSchema::for_type(rt))?,
-        None => {
-            parse_query(&raw, Method::Get, true, ResourceSchema::for_type(ResourceType::User)).or_else(|error| {
-                parse_query(&raw, Method::Get, true, ResourceSchema::for_type(ResourceType::Group)).map_err(|_| error)
-            })?
+    let mut first_error = None;
+    for policy in policies {
+        match parse_query(&raw, Method::Get, true, policy.schema) {
+            Ok(mut parsed) => {
+                if !policy.restrict_query(&mut parsed, changes) {
+                    return Ok(None);
+                }
+                return Ok(Some(search_request(&parsed)));
+            }
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
         }
-    };
-    Ok(search_request(&parsed))
+    }
+    Err(first_error.unwrap_or_else(|| invalid_value("No resource type to search")))
 }
 
 fn search_request(query: &Query) -> Value {
@@ -99,13 +101,21 @@ fn search_request(query: &Query) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::ResourceType;
     use crate::scim_error::ScimType;
     use serde_json::json;
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn search(resource_type: Option<ResourceType>, body: Value) -> Result<Value, ScimError> {
-        prepare_search(resource_type, body.to_string().as_bytes(), &mut Changes::default())
+        let (users, groups) = (Policy::rfc(ResourceType::User), Policy::rfc(ResourceType::Group));
+        let policies = match resource_type {
+            Some(ResourceType::User) => vec![&users],
+            Some(ResourceType::Group) => vec![&groups],
+            None => vec![&users, &groups],
+        };
+        prepare_search(&policies, body.to_string().as_bytes(), &mut Changes::default())
+            .map(|search| search.expect("an rfc policy restricts nothing"))
     }
 
     #[test]

@@ -118,6 +118,7 @@ pub fn check_single(
             };
             check_sub_attributes(attribute, map, path, changes).map(Value::Object)
         }
+        AttrType::Any => Ok(value),
         AttrType::Boolean => match value {
             Value::Bool(_) => Ok(value),
             Value::String(text) if text.eq_ignore_ascii_case("true") || text.eq_ignore_ascii_case("false") => {

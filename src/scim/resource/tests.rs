@@ -11,21 +11,21 @@ const GROUP: &str = include_str!("../../../tests/fixtures/rfc7643/group.json");
 const ENTRA_CREATE_USER: &str = include_str!("../../../tests/fixtures/entra/create-user.json");
 const ENTRA_CREATE_GROUP: &str = include_str!("../../../tests/fixtures/entra/create-group.json");
 
-fn users() -> &'static ResourceSchema {
-    ResourceSchema::for_type(ResourceType::User)
+fn users() -> &'static Policy {
+    Box::leak(Box::new(Policy::rfc(ResourceType::User)))
 }
 
-fn groups() -> &'static ResourceSchema {
-    ResourceSchema::for_type(ResourceType::Group)
+fn groups() -> &'static Policy {
+    Box::leak(Box::new(Policy::rfc(ResourceType::Group)))
 }
 
-fn prepare(schema: &ResourceSchema, body: &Value) -> (Result<Value, ScimError>, Changes) {
+fn prepare(schema: &Policy, body: &Value) -> (Result<Value, ScimError>, Changes) {
     let mut changes = Changes::default();
     let result = prepare_resource(schema, Method::Post, None, body.to_string().as_bytes(), &mut changes);
     (result, changes)
 }
 
-fn refusal(schema: &ResourceSchema, body: Value) -> ScimError {
+fn refusal(schema: &Policy, body: Value) -> ScimError {
     prepare(schema, &body).0.unwrap_err()
 }
 

@@ -1,0 +1,376 @@
+//! The attribute mapping: which attributes may reach the upstream, per resource type, and what
+//! the edge does with the others (strips them) and with Omni's system attributes (refuses them).
+//!
+//! Two profiles: `omni` (Omni's guide to Entra provisioning: users keep `userName`, `active`,
+//! `displayName` and the Omni user attributes the configuration lists; groups keep `displayName`,
+//! `members`; privilege-bearing attributes only by explicit opt-in) and `rfc` (everything RFC 7643
+//! defines; strips nothing).
+
+use serde_json::Value;
+
+use crate::route::ResourceType;
+use crate::scim::filter::{resolve_attr, Filter};
+use crate::scim::normalisation::Changes;
+use crate::scim::query::Query;
+use crate::scim::schema::{
+    AttrRef, Mutability, ResourceSchema, Schema, ENTERPRISE_USER, GROUP, OMNI_SYSTEM_ATTRIBUTES,
+    OMNI_USER_ATTRIBUTE_URN, USER,
+};
+use crate::scim_error::{ScimError, ScimType};
+
+/// Attributes that grant privileges in the upstream: never forwarded under `omni` unless the
+/// configuration opts in (`mapping.allow_privileged`).
+pub const PRIVILEGED: &[&str] = &["roles", "entitlements", "groups", "x509Certificates"];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Omni,
+    Rfc,
+}
+
+impl Profile {
+    pub fn parse(name: &str) -> Option<Profile> {
+        match name {
+            "omni" => Some(Profile::Omni),
+            "rfc" => Some(Profile::Rfc),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Omni => "omni",
+            Profile::Rfc => "rfc",
+        }
+    }
+}
+
+/// What to do with an Omni system attribute a client tries to set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemAttributes {
+    Reject,
+    Strip,
+}
+
+/// What happens to one attribute on its way upstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Forward,
+    Strip,
+    Reject(ScimError),
+}
+
+/// The mapping of one resource type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub schema: &'static ResourceSchema,
+    pub profile: Profile,
+    /// Canonical paths: a top-level attribute (all its sub-attributes) or `attr.sub`.
+    allowed: Vec<String>,
+    system: SystemAttributes,
+    /// Nothing is ever stripped (the `rfc` profile without removals): responses need no parsing.
+    pub strips_nothing: bool,
+}
+
+/// Counter-safe name of a stripped attribute: its canonical path with `:` and `.` as `_`.
+pub fn stripped_name(canonical: &str) -> String {
+    canonical.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// Name under which attributes of an open schema that the configuration does not list are
+/// counted: client-chosen names never become counter names.
+pub const UNLISTED_CUSTOM: &str = "custom_unlisted";
+
+impl Policy {
+    /// `base` and `add` are canonical paths resolved against `schema`; `remove` likewise.
+    pub fn new(
+        schema: &'static ResourceSchema,
+        profile: Profile,
+        allowed: Vec<String>,
+        system: SystemAttributes,
+        strips_nothing: bool,
+    ) -> Self {
+        Policy { schema, profile, allowed, system, strips_nothing }
+    }
+
+    /// The `rfc` profile without removals: validation and normalisation only.
+    pub fn rfc(resource_type: ResourceType) -> Policy {
+        Policy::new(
+            ResourceSchema::for_type(resource_type),
+            Profile::Rfc,
+            Policy::base(Profile::Rfc, resource_type),
+            SystemAttributes::Reject,
+            true,
+        )
+    }
+
+    /// The profile's attributes before additions and removals.
+    pub fn base(profile: Profile, resource_type: ResourceType) -> Vec<String> {
+        fn all(schema: &Schema, qualified: bool) -> impl Iterator<Item = String> + '_ {
+            schema.attributes.iter().filter(|a| a.mutability != Mutability::ReadOnly).map(move |a| {
+                if qualified {
+                    format!("{}:{}", schema.id, a.name)
+                } else {
+                    a.name.to_string()
+                }
+            })
+        }
+        match (profile, resource_type) {
+            (Profile::Omni, ResourceType::User) => vec!["userName".into(), "active".into(), "displayName".into()],
+            (Profile::Omni, ResourceType::Group) => vec!["displayName".into(), "members".into()],
+            (Profile::Rfc, ResourceType::User) => {
+                all(&USER, false).chain(all(&ENTERPRISE_USER, true)).chain(["externalId".to_string()]).collect()
+            }
+            (Profile::Rfc, ResourceType::Group) => all(&GROUP, false).chain(["externalId".to_string()]).collect(),
+        }
+    }
+
+    pub fn is_omni(&self) -> bool {
+        self.profile == Profile::Omni
+    }
+
+    pub fn resource_type(&self) -> ResourceType {
+        self.schema.resource_type
+    }
+
+    /// The verdict for an attribute (or sub-attribute) a request would send upstream.
+    pub fn verdict(&self, attr: &AttrRef) -> Verdict {
+        if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
+            && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
+        {
+            return match self.system {
+                SystemAttributes::Strip => Verdict::Strip,
+                SystemAttributes::Reject => Verdict::Reject(ScimError::bad_request(
+                    ScimType::Mutability,
+                    format!(
+                        "'{}' is an Omni system attribute: read-only, it cannot be set over SCIM",
+                        attr.top_level()
+                    ),
+                )),
+            };
+        }
+        if self.allows(attr) || (attr.sub_attribute.is_none() && self.allows_any_part(attr)) {
+            Verdict::Forward
+        } else {
+            Verdict::Strip
+        }
+    }
+
+    /// Whether an attribute (or sub-attribute) is mapped. `id`, `schemas` and `meta` are the
+    /// resource's own and always pass (they are read-only, so only responses carry them).
+    pub fn allows(&self, attr: &AttrRef) -> bool {
+        if attr.schema.is_none() && matches!(attr.attribute.name, "id" | "schemas" | "meta") {
+            return true;
+        }
+        let top = attr.top_level();
+        self.allowed.iter().any(|a| *a == top)
+            || (attr.sub_attribute.is_some() && self.allowed.contains(&attr.canonical()))
+    }
+
+    /// Whether any part of an attribute is mapped (a sub-attribute mapping keeps the attribute).
+    pub fn allows_any_part(&self, attr: &AttrRef) -> bool {
+        let top = attr.top_level();
+        self.allows(attr)
+            || self.allowed.iter().any(|a| a.strip_prefix(top.as_str()).is_some_and(|r| r.starts_with('.')))
+    }
+
+    /// Keeps only the mapped sub-attributes of a complex value (or of each item of a multi-valued
+    /// one) of `attr`.
+    pub fn strip_sub_attributes(&self, attr: &AttrRef, value: &mut Value, changes: &mut Changes) {
+        if self.allows(attr) || !attr.attribute.is_complex() {
+            return;
+        }
+        let mut strip = |item: &mut Value| {
+            if let Value::Object(map) = item {
+                map.retain(|name, _| {
+                    let sub = attr.attribute.sub_attribute(name);
+                    let keep = sub.is_some_and(|sub| self.allows(&AttrRef { sub_attribute: Some(sub), ..*attr }));
+                    if !keep {
+                        changes.strip(stripped_name(&format!("{}.{name}", attr.top_level())));
+                    }
+                    keep
+                });
+            }
+        };
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            other => strip(other),
+        }
+    }
+
+    /// Restricts a query to what the upstream stores. `false` when its filter can match nothing:
+    /// a comparison on an attribute the upstream never receives cannot be true of anything the
+    /// upstream stores, so the edge answers an empty list itself.
+    pub fn restrict_query(&self, query: &mut Query, changes: &mut Changes) -> bool {
+        if self.strips_nothing {
+            return true;
+        }
+        let mut keep_path = |path: &String| {
+            let keep = resolve_attr(self.schema, path).is_some_and(|attr| self.allows_any_part(&attr));
+            if !keep {
+                changes.strip(stripped_name(path));
+            }
+            keep
+        };
+        query.attributes.retain(&mut keep_path);
+        query.excluded_attributes.retain(&mut keep_path);
+        if query.sort_by.as_ref().is_some_and(|path| !keep_path(path)) {
+            query.sort_by = None;
+            query.sort_order = None;
+        }
+        match query.filter.take().map(|f| self.restrict_filter(f)) {
+            None | Some(Truth::Always) => true,
+            Some(Truth::Never) => false,
+            Some(Truth::Depends(filter)) => {
+                query.filter = Some(filter);
+                true
+            }
+        }
+    }
+
+    fn restrict_filter(&self, filter: Filter) -> Truth {
+        match filter {
+            Filter::Present(attr) | Filter::Compare(attr, ..) if !self.allows(&attr) => Truth::Never,
+            Filter::ValuePath(attr, _) if !self.allows_any_part(&attr) => Truth::Never,
+            Filter::ValuePath(attr, inner) => match self.restrict_filter(*inner) {
+                Truth::Depends(inner) => Truth::Depends(Filter::ValuePath(attr, Box::new(inner))),
+                other => other,
+            },
+            Filter::Not(inner) => match self.restrict_filter(*inner) {
+                Truth::Always => Truth::Never,
+                Truth::Never => Truth::Always,
+                Truth::Depends(inner) => Truth::Depends(Filter::Not(Box::new(inner))),
+            },
+            Filter::And(a, b) => match (self.restrict_filter(*a), self.restrict_filter(*b)) {
+                (Truth::Never, _) | (_, Truth::Never) => Truth::Never,
+                (Truth::Always, other) | (other, Truth::Always) => other,
+                (Truth::Depends(a), Truth::Depends(b)) => Truth::Depends(Filter::And(Box::new(a), Box::new(b))),
+            },
+            Filter::Or(a, b) => match (self.restrict_filter(*a), self.restrict_filter(*b)) {
+                (Truth::Always, _) | (_, Truth::Always) => Truth::Always,
+                (Truth::Never, other) | (other, Truth::Never) => other,
+                (Truth::Depends(a), Truth::Depends(b)) => Truth::Depends(Filter::Or(Box::new(a), Box::new(b))),
+            },
+            other => Truth::Depends(other),
+        }
+    }
+
+    /// Strips a response body: a resource, or each resource of a ListResponse, keeps `id`,
+    /// `schemas`, `meta` and its mapped attributes; `schemas` keeps the URNs still in use.
+    pub fn strip_response(&self, body: &mut Value) {
+        let mut ignored = Changes::default();
+        match body.get_mut("Resources") {
+            Some(Value::Array(resources)) => resources.iter_mut().for_each(|r| self.strip_resource(r, &mut ignored)),
+            _ => self.strip_resource(body, &mut ignored),
+        }
+    }
+
+    /// Strips one resource document in canonical form (core attributes at the top, extensions
+    /// nested under their URN).
+    pub fn strip_resource(&self, resource: &mut Value, changes: &mut Changes) {
+        let Value::Object(map) = resource else {
+            return;
+        };
+        let keys: Vec<String> = map.keys().cloned().collect();
+        for key in keys {
+            if key == "schemas" {
+                continue;
+            }
+            if let Some(extension) = self.schema.extension(&key) {
+                if let Some(Value::Object(inner)) = map.get_mut(&key) {
+                    inner.retain(|name, value| {
+                        let keep = match extension.attribute(name) {
+                            Some(attribute) => {
+                                let attr = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
+                                let keep = self.allows_any_part(&attr);
+                                if keep {
+                                    self.strip_sub_attributes(&attr, value, changes);
+                                }
+                                keep
+                            }
+                            None => false,
+                        };
+                        if !keep {
+                            changes.strip(match extension.attribute(name) {
+                                Some(_) => stripped_name(&format!("{}:{name}", extension.id)),
+                                None => UNLISTED_CUSTOM.to_string(),
+                            });
+                        }
+                        keep
+                    });
+                    if inner.is_empty() {
+                        map.remove(&key);
+                    }
+                } else {
+                    map.remove(&key);
+                }
+                continue;
+            }
+            let attr = self.schema.core_attribute(&key);
+            match attr.filter(|a| self.allows_any_part(a)) {
+                Some(attr) => {
+                    if let Some(value) = map.get_mut(&key) {
+                        self.strip_sub_attributes(&attr, value, changes);
+                    }
+                }
+                None => {
+                    map.remove(&key);
+                    changes.strip(stripped_name(&key));
+                }
+            }
+        }
+        let present: Vec<String> = map.keys().cloned().collect();
+        if let Some(Value::Array(schemas)) = map.get_mut("schemas") {
+            schemas.retain(|urn| {
+                urn.as_str().is_some_and(|urn| {
+                    self.schema.extension(urn).is_none() || present.iter().any(|k| k.eq_ignore_ascii_case(urn))
+                })
+            });
+        }
+    }
+}
+
+enum Truth {
+    Always,
+    Never,
+    Depends(Filter),
+}
+
+/// The mappings of both resource types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub users: Policy,
+    pub groups: Policy,
+}
+
+impl Mapping {
+    pub fn policy(&self, resource_type: ResourceType) -> &Policy {
+        match resource_type {
+            ResourceType::User => &self.users,
+            ResourceType::Group => &self.groups,
+        }
+    }
+
+    /// The `omni` profile with nothing added or removed: what a configuration without `mapping`
+    /// gets (the strictest choice).
+    pub fn omni_default() -> Mapping {
+        let users = Policy::new(
+            ResourceSchema::omni_users(&[]),
+            Profile::Omni,
+            Policy::base(Profile::Omni, ResourceType::User),
+            SystemAttributes::Reject,
+            false,
+        );
+        let groups = Policy::new(
+            ResourceSchema::for_type(ResourceType::Group),
+            Profile::Omni,
+            Policy::base(Profile::Omni, ResourceType::Group),
+            SystemAttributes::Reject,
+            false,
+        );
+        Mapping { users, groups }
+    }
+}
+
+#[cfg(test)]
+mod tests;
