@@ -79,10 +79,11 @@ def render(
     upstream_host: str = "127.0.0.1",
     wasm: Path = WASM,
     plugin: dict | None = None,
+    profile: str | None = None,
     base: Path = SHIPPED_CONFIG,
 ) -> dict:
-    """The shipped Envoy configuration with other ports, the wasm at an absolute path and,
-    when given, the plugin configuration replaced."""
+    """The shipped Envoy configuration with other ports, the wasm at an absolute path and, when
+    given, the plugin configuration replaced and/or the mapping profile (`omni`, `rfc`) set."""
     config = copy.deepcopy(yaml.safe_load(base.read_text()))
     config["admin"]["address"]["socket_address"]["port_value"] = admin_port
     listener = config["static_resources"]["listeners"][0]
@@ -93,7 +94,10 @@ def render(
             address["socket_address"].update(address=upstream_host, port_value=upstream_port)
     wasm_config = wasm_filter(config)
     wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm)
-    if plugin is not None:
+    if plugin is not None or profile is not None:
+        plugin = copy.deepcopy(plugin) if plugin is not None else plugin_config(config)
+        if profile is not None:
+            plugin.setdefault("mapping", {})["profile"] = profile
         wasm_config["configuration"]["value"] = json.dumps(plugin, indent=2)
     return config
 
@@ -227,6 +231,9 @@ def main() -> int:
     admin_port = int(os.environ.get("SCIM_EDGE_ADMIN_PORT", "9901"))
     upstream_port = int(os.environ.get("SCIM_UPSTREAM_PORT", "8081"))
     run_dir = Path(os.environ.get("SCIM_EDGE_RUN_DIR", ROOT / ".run"))
+    profile = os.environ.get("SCIM_EDGE_PROFILE") or None
+    if profile not in (None, "omni", "rfc"):
+        raise SystemExit(f"SCIM_EDGE_PROFILE={profile}: expected omni or rfc")
     if not WASM.exists():
         raise SystemExit(f"{WASM} is missing: run 'make build'")
     for port, what in [(listen_port, "SCIM_EDGE_PORT"), (admin_port, "SCIM_EDGE_ADMIN_PORT"), (upstream_port, "SCIM_UPSTREAM_PORT")]:
@@ -238,7 +245,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         services.append(start_upstream(upstream_port, run_dir))
-        config = render(listen_port=listen_port, admin_port=admin_port, upstream_port=upstream_port)
+        config = render(listen_port=listen_port, admin_port=admin_port, upstream_port=upstream_port, profile=profile)
         services.append(start_envoy(config, admin_port, run_dir, on_line=filter_line))
         base = f"http://127.0.0.1:{listen_port}{SCIM_PREFIX}"
         print(
@@ -246,6 +253,7 @@ def main() -> int:
 scim-edge is running.
   SCIM base URL   {base}
   client token    {CLIENT_TOKEN}   (development only)
+  mapping         {profile or "omni"} profile{"" if profile == "rfc" else " (SCIM_EDGE_PROFILE=rfc make run strips nothing)"}
   upstream        scim2-server on 127.0.0.1:{upstream_port}, token known only to the gateway
   Envoy admin     http://127.0.0.1:{admin_port}   (counters: /stats?filter=scim_edge)
   logs            {run_dir}/envoy.log, {run_dir}/scim2-server.log
@@ -253,7 +261,7 @@ scim-edge is running.
 Try:
   curl -s -X POST {base}/Users \\
     -H 'Authorization: Bearer {CLIENT_TOKEN}' -H 'Content-Type: application/scim+json' \\
-    -d '{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","active":true}}'
+    -d '{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com","displayName":"Ada Lovelace","active":true}}'
   curl -s -H 'Authorization: Bearer {CLIENT_TOKEN}' '{base}/Users?filter=userName%20eq%20%22ada@example.com%22'
 
 Requests appear below, one line each. Ctrl-C stops the stack.

@@ -24,6 +24,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def new_user(name: str | None = None) -> dict:
+    """A user the shipped (omni) mapping forwards whole: Omni user names are email addresses and
+    Omni creates users with a displayName."""
+    return {"schemas": [USER_SCHEMA], "userName": name or unique("user") + "@example.com", "displayName": "A User"}
+
+
 def assert_scim_error(response: requests.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/scim+json"
@@ -116,10 +122,10 @@ def test_user_lifecycle_through_the_gateway(gateway):
 
 def test_group_lifecycle_through_the_gateway(gateway):
     member = requests.post(
-        f"{gateway.base}/Users", headers=SCIM_JSON, json={"schemas": [USER_SCHEMA], "userName": unique("m")}
+        f"{gateway.base}/Users", headers=SCIM_JSON, json=new_user()
     ).json()["id"]
     other = requests.post(
-        f"{gateway.base}/Users", headers=SCIM_JSON, json={"schemas": [USER_SCHEMA], "userName": unique("o")}
+        f"{gateway.base}/Users", headers=SCIM_JSON, json=new_user()
     ).json()["id"]
     name = unique("Analysts")
     created = requests.post(
@@ -149,7 +155,7 @@ def test_group_lifecycle_through_the_gateway(gateway):
     renamed = requests.put(
         f"{gateway.base}/Groups/{group_id}",
         headers=SCIM_JSON,
-        json={"schemas": [GROUP_SCHEMA], "displayName": name + "-renamed", "members": [{"value": other}]},
+        json={"schemas": [GROUP_SCHEMA], "displayName": name + "-renamed", "members": [{"value": other, "display": "o"}]},
     )
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["displayName"] == name + "-renamed"
@@ -159,8 +165,8 @@ def test_group_lifecycle_through_the_gateway(gateway):
 
 
 def test_a_user_created_at_the_edge_is_stored_upstream(gateway, scim_upstream):
-    name = unique("stored")
-    created = requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, json={"schemas": [USER_SCHEMA], "userName": name})
+    name = unique("stored") + "@example.com"
+    created = requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, json=new_user(name))
     assert created.status_code == 201
     direct = requests.get(
         f"http://127.0.0.1:{scim_upstream}/v2/Users/{created.json()['id']}",
@@ -260,7 +266,7 @@ def test_path_tricks_are_normalised_before_the_filter_sees_them(gateway):
 
 def test_oversized_bodies_get_413_and_nothing_reaches_the_upstream(gateway, shipped_plugin):
     limit = shipped_plugin["max_body_bytes"]
-    payload = json.dumps({"schemas": [USER_SCHEMA], "userName": "big", "displayName": "x" * limit}).encode()
+    payload = json.dumps({**new_user(), "displayName": "x" * limit}).encode()
     mark = gateway.recorder.mark()
     by_length = requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, data=payload)
     assert_scim_error(by_length, 413)
@@ -274,7 +280,7 @@ def test_oversized_bodies_get_413_and_nothing_reaches_the_upstream(gateway, ship
     assert gateway.recorder.since(mark) == []
 
     # Just under the limit goes through.
-    fits = json.dumps({"schemas": [USER_SCHEMA], "userName": unique("fits"), "displayName": "x" * (limit - 200)})
+    fits = json.dumps({**new_user(), "displayName": "x" * (limit - 200)})
     assert requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, data=fits).status_code == 201
 
 
@@ -319,8 +325,8 @@ def test_discovery_and_search_reach_the_upstream(gateway):
     assert requests.get(f"{gateway.base}/ResourceTypes", headers=AUTH).json()["totalResults"] == 2
     assert_scim_error(requests.get(f"{gateway.base}/Schemas?filter=x", headers=AUTH), 400)
 
-    name = unique("searched")
-    requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, json={"schemas": [USER_SCHEMA], "userName": name})
+    name = unique("searched") + "@example.com"
+    requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, json=new_user(name))
     mark = gateway.recorder.mark()
     found = requests.post(
         f"{gateway.base}/Users/.search",

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 import local_stack as stack
-from test_gateway_e2e import AUTH, SCIM_JSON, USER_SCHEMA, assert_scim_error
+from test_gateway_e2e import AUTH, SCIM_JSON, assert_scim_error, new_user
 from upstream_recorder import UpstreamRecorder
 
 
@@ -65,7 +65,7 @@ def test_a_rejected_gateway_credential_is_a_502_for_the_operator(gateway_factory
         upstream = {k: v for k, v in shipped_plugin["upstream"].items() if k != "bearer_token_env"}
         plugin = {**shipped_plugin, "upstream": {**upstream, "bearer_token": "stale-key"}}
         gw = gateway_factory("envoy-stale", recorder.port, recorder, plugin)
-        response = requests.post(f"{gw.base}/Users", headers=SCIM_JSON, json={"schemas": [USER_SCHEMA], "userName": "x"})
+        response = requests.post(f"{gw.base}/Users", headers=SCIM_JSON, json=new_user())
         body = assert_scim_error(response, 502)
         assert "rejected the gateway's credential" in body["detail"]
         assert "www-authenticate" not in response.headers, "the client's own token was fine"

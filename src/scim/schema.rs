@@ -208,7 +208,9 @@ impl ResourceSchema {
         let schemas = std::iter::once(self.core).chain(self.extensions.iter().copied());
         for schema in schemas {
             let id_len = schema.id.len();
-            let prefix = path.get(..id_len)?;
+            let Some(prefix) = path.get(..id_len) else {
+                continue;
+            };
             if prefix.eq_ignore_ascii_case(schema.id) && path.as_bytes().get(id_len) == Some(&b':') {
                 return Some((Some(schema), path.get(id_len + 1..)?));
             }
