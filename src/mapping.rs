@@ -163,8 +163,7 @@ impl Policy {
             return true;
         }
         let top = attr.top_level();
-        self.allowed.iter().any(|a| *a == top)
-            || (attr.sub_attribute.is_some() && self.allowed.contains(&attr.canonical()))
+        self.allowed.contains(&top) || (attr.sub_attribute.is_some() && self.allowed.contains(&attr.canonical()))
     }
 
     /// Whether any part of an attribute is mapped (a sub-attribute mapping keeps the attribute).
