@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "envoy"))
 
 import local_stack as stack  # noqa: E402
+import yaml  # noqa: E402  (local_stack's dependency)
 
 SERVICE_PROVIDER_CONFIG = ROOT / "tests" / "fixtures" / "compliance" / "service-provider-config.json"
 OUTCOMES = ("passed", "failed", "skipped")
@@ -144,6 +145,14 @@ def start_upstream(run_dir: Path, name: str) -> tuple[stack.Service, int]:
     return service, port
 
 
+def rfc_plugin() -> dict:
+    """The shipped plugin configuration under the `rfc` mapping profile: the checkers measure RFC 7643/7644
+    behaviour, which the `omni` profile deliberately narrows to Omni's attributes."""
+    plugin = stack.plugin_config(yaml.safe_load(stack.SHIPPED_CONFIG.read_text()))
+    plugin["mapping"] = {"profile": "rfc"}
+    return plugin
+
+
 def save_discovery(base: str, run_dir: Path) -> dict[str, Path]:
     """The upstream's /Schemas and /ResourceTypes as the JSON lists scim2-cli's -s and -r read."""
     files = {}
@@ -167,7 +176,7 @@ def measure(run_dir: Path) -> dict[str, tuple[Run, Run]]:
         gateway_server, gateway_port = start_upstream(run_dir, "scim2-server-gateway")
         services.append(gateway_server)
         listen, admin = stack.free_port(), stack.free_port()
-        config = stack.render(listen_port=listen, admin_port=admin, upstream_port=gateway_port)
+        config = stack.render(listen_port=listen, admin_port=admin, upstream_port=gateway_port, plugin=rfc_plugin())
         services.append(stack.start_envoy(config, admin, run_dir))
 
         direct = (f"http://127.0.0.1:{direct_port}/v2", stack.UPSTREAM_TOKEN)

@@ -108,3 +108,12 @@ def shipped_plugin() -> dict:
     import yaml
 
     return stack.plugin_config(yaml.safe_load(stack.SHIPPED_CONFIG.read_text()))
+
+
+def plugin_with_profile(profile: str) -> dict:
+    """The shipped plugin configuration with `mapping` set to `{"profile": <profile>}` ("omni" or "rfc")."""
+    import yaml
+
+    plugin = stack.plugin_config(yaml.safe_load(stack.SHIPPED_CONFIG.read_text()))
+    plugin["mapping"] = {"profile": profile}
+    return plugin

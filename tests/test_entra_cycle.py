@@ -18,7 +18,9 @@ import pytest
 import requests
 
 import local_stack as stack
+from conftest import plugin_with_profile, start_gateway, stop_gateway
 from test_gateway_e2e import AUTH, SCIM_JSON, assert_scim_error
+from upstream_recorder import UpstreamRecorder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "entra"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -26,6 +28,18 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 MICROSOFT_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 UPSTREAM_AUTH = {"Authorization": f"Bearer {stack.UPSTREAM_TOKEN}"}
 DEFAULT, FLAG = "default", "aadOptscim062020"
+
+
+@pytest.fixture(scope="module")
+def gateway(scim_upstream, run_dir):
+    """The shipped configuration under the `rfc` mapping profile (nothing stripped), in front of
+    scim2-server: this module is about normalisation, and checks that everything Entra sends, the
+    enterprise extension and externalId included, is stored upstream in canonical form."""
+    recorder = UpstreamRecorder(scim_upstream).start()
+    gw = start_gateway(run_dir, "envoy-entra-rfc", recorder.port, recorder, plugin=plugin_with_profile("rfc"))
+    yield gw
+    stop_gateway(gw)
+    recorder.stop()
 
 
 def entra(name: str) -> dict:

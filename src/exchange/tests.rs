@@ -10,6 +10,14 @@ const CLIENT_TOKEN: &str = "client-token";
 const UPSTREAM_TOKEN: &str = "upstream-token";
 
 fn config() -> Rc<Config> {
+    config_with(serde_json::json!({"profile": "rfc"}))
+}
+
+fn omni() -> Rc<Config> {
+    config_with(serde_json::json!({"profile": "omni"}))
+}
+
+fn config_with(mapping: serde_json::Value) -> Rc<Config> {
     let json = serde_json::json!({
         "version": 1,
         "max_body_bytes": 2048,
@@ -24,7 +32,7 @@ fn config() -> Rc<Config> {
             "timeout_ms": 2000,
             "bearer_token": UPSTREAM_TOKEN,
         },
-        "mapping": {"profile": "rfc"},
+        "mapping": mapping,
     });
     Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap())
 }
@@ -127,7 +135,11 @@ impl FakeHost {
 
 /// Drives the request part: headers, then the body in chunks of `chunk` bytes.
 fn send(host: &mut FakeHost, chunk: usize) -> Exchange {
-    let mut exchange = Exchange::new(config(), 7);
+    send_to(config(), host, chunk)
+}
+
+fn send_to(config: Rc<Config>, host: &mut FakeHost, chunk: usize) -> Exchange {
+    let mut exchange = Exchange::new(config, 7);
     let body_len = host.request_body.len();
     let flow = exchange.on_request_headers(host, body_len == 0);
     if body_len > 0 && flow == Flow::Continue {
@@ -420,4 +432,45 @@ fn invalid_requests_are_refused_before_anything_reaches_the_upstream() {
     send(&mut host, 1000);
     assert_eq!(host.error_body()["scimType"], "mutability");
     assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn under_omni_a_lookup_on_an_unmapped_attribute_is_answered_empty_at_the_edge() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users?filter=externalId%20eq%20%22e-1%22");
+    send_to(omni(), &mut host, 1000);
+    assert!(host.dispatched.is_empty());
+    assert_eq!(host.response().status, 200);
+    let list = host.error_body();
+    assert_eq!(
+        (list["totalResults"].clone(), list["Resources"].clone()),
+        (serde_json::json!(0), serde_json::json!([]))
+    );
+}
+
+#[test]
+fn under_omni_a_patch_with_nothing_mapped_is_answered_204_at_the_edge() {
+    let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"name.givenName","value":"A"}]}"#;
+    let mut host = FakeHost::request("PATCH", "/api/scim/v2/Users/1").with_body(body);
+    send_to(omni(), &mut host, 1000);
+    assert!(host.dispatched.is_empty());
+    assert_eq!((host.response().status, host.response().body.len()), (204, 0));
+    assert!(host.counters.contains(&"scim_edge.stripped.name_givenName".to_string()));
+}
+
+#[test]
+fn under_omni_responses_carry_only_mapped_attributes() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/7");
+    host.upstream_answers(
+        200,
+        "application/scim+json",
+        r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"7","userName":"a@b.c","title":"Dr","emails":[{"value":"a@b.c"}]}"#,
+    );
+    let mut exchange = send_to(omni(), &mut host, 1000);
+    let len = host.upstream_body.len();
+    exchange.on_upstream_response(&mut host, 42, len);
+    let user: serde_json::Value = serde_json::from_slice(&host.response().body).unwrap();
+    assert_eq!(
+        user,
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "7", "userName": "a@b.c"})
+    );
 }
