@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::http::Method;
 use crate::http::{is_scim_json, status_class, Response};
-use crate::mapping::Policy;
+use crate::mapping::{Policy, Projection};
 use crate::metrics::Counter;
 use crate::route::ResourceType;
 use crate::route::{resolve, scope, Endpoint, Route, Scope};
@@ -25,7 +25,7 @@ use crate::scim::normalisation::{Changes, Normalisation};
 use crate::scim::patch::prepare_patch;
 use crate::scim::query::parse_query;
 use crate::scim::resource::prepare_resource;
-use crate::scim::search::prepare_search;
+use crate::scim::search::{prepare_search, search_request};
 use crate::scim_error::{ScimError, ScimType};
 use crate::upstream::{
     relay, PublicBase, UpstreamCall, UpstreamFailure, UpstreamReply, FORWARDED_REQUEST_HEADERS,
@@ -65,9 +65,19 @@ enum State {
     /// Authenticated and routed; collecting the body.
     Buffering(Pending),
     /// The callout is in flight.
-    AwaitingUpstream { token: u32, public: PublicBase, since: Option<Duration>, resource_type: Option<ResourceType> },
+    AwaitingUpstream(InFlight),
     /// The client has its answer.
     Done,
+}
+
+/// A callout in flight and what the answer needs.
+#[derive(Debug)]
+struct InFlight {
+    token: u32,
+    public: PublicBase,
+    since: Option<Duration>,
+    resource_type: Option<ResourceType>,
+    projection: Projection,
 }
 
 #[derive(Debug)]
@@ -78,6 +88,8 @@ struct Pending {
     changes: Changes,
     /// The query can match nothing the upstream stores: answered at the edge.
     matches_nothing: bool,
+    /// Attribute selection applied at the edge.
+    projection: Projection,
 }
 
 /// What the per-request log line says: names and numbers, never ids, tokens or values.
@@ -156,16 +168,15 @@ impl Exchange {
     }
 
     pub fn on_upstream_response(&mut self, host: &mut dyn Host, token: u32, body_size: usize) {
-        let (public, since, resource_type) = match std::mem::replace(&mut self.state, State::Done) {
-            State::AwaitingUpstream { token: expected, public, since, resource_type } if expected == token => {
-                (public, since, resource_type)
-            }
+        let flight = match std::mem::replace(&mut self.state, State::Done) {
+            State::AwaitingUpstream(flight) if flight.token == token => flight,
             other => {
                 log::debug!("scim-edge ctx={}: ignoring callout answer {token}", self.context_id);
                 self.state = other;
                 return;
             }
         };
+        let since = flight.since;
         if let (Some(start), Some(end)) = (since, host.now()) {
             self.outline.upstream_ms = Some(end.saturating_sub(start).as_millis());
         }
@@ -178,8 +189,8 @@ impl Exchange {
                 .collect(),
             body: if body_size == 0 { Vec::new() } else { host.upstream_response_body(body_size).unwrap_or_default() },
         };
-        let policy = resource_type.map(|rt| self.config.mapping.policy(rt)).filter(|p| !p.strips_nothing);
-        match relay(reply, &self.config.upstream, &public, policy) {
+        let policy = flight.resource_type.map(|rt| self.config.mapping.policy(rt)).filter(|p| !p.strips_nothing);
+        match relay(reply, &self.config.upstream, &flight.public, policy, &flight.projection) {
             Ok(response) => self.reply(host, response),
             Err(failure) => self.fail_upstream(host, failure),
         }
@@ -205,13 +216,17 @@ impl Exchange {
         let mut route = resolve(method, rest, query)?;
         self.outline.endpoint = route.endpoint.label();
         let mut changes = Changes::default();
-        let matches_nothing = match canonical_query(&config, &route, &mut changes)? {
-            Some(query) => {
-                route.query = query;
-                false
-            }
-            None => true,
-        };
+        if config.mapping.users.is_omni()
+            && matches!(route.endpoint, Endpoint::Discovery(..) | Endpoint::Search(None))
+        {
+            return Err(ScimError::new(
+                501,
+                format!("/{} is not part of Omni's SCIM API, which this gateway forwards to", route.endpoint.label()),
+            ));
+        }
+        let (query, projection) = canonical_query(&config, &route, &mut changes)?;
+        let matches_nothing = query.is_none();
+        route.query = query.unwrap_or_default();
 
         let content_length = header_text(host, "content-length").and_then(|v| v.parse::<u64>().ok());
         if content_length.is_some_and(|n| n > config.max_body_bytes as u64) {
@@ -232,15 +247,15 @@ impl Exchange {
             header_text(host, ":authority").as_deref(),
             &config.scim_prefix,
         );
-        Ok(Pending { route, forwarded, public, changes, matches_nothing })
+        Ok(Pending { route, forwarded, public, changes, matches_nothing, projection })
     }
 
     fn forward(&mut self, host: &mut dyn Host, pending: Pending, body: Option<Vec<u8>>) {
-        let Pending { route, forwarded, public, mut changes, matches_nothing } = pending;
+        let Pending { mut route, forwarded, public, mut changes, matches_nothing, mut projection } = pending;
         let planned = if matches_nothing {
             Ok(Planned::Answer(empty_list()))
         } else {
-            prepare_body(&self.config, &route, body.as_deref().unwrap_or_default(), &mut changes)
+            prepare_body(&self.config, &mut route, &mut projection, body.as_deref().unwrap_or_default(), &mut changes)
         };
         for kind in changes.kinds() {
             host.count(Counter::Normalised(*kind));
@@ -258,7 +273,8 @@ impl Exchange {
         match host.dispatch(&call) {
             Ok(token) => {
                 let resource_type = route.endpoint.resource_type();
-                self.state = State::AwaitingUpstream { token, public, since: host.now(), resource_type };
+                self.state =
+                    State::AwaitingUpstream(InFlight { token, public, since: host.now(), resource_type, projection });
             }
             Err(reason) => {
                 log::warn!(
@@ -318,16 +334,21 @@ fn too_large(max: usize) -> ScimError {
 }
 
 /// The query string as sent upstream: parsed against the endpoint's schema, restricted to the
-/// mapping and re-encoded canonically. `None` when its filter can match nothing the upstream
-/// stores. Discovery endpoints and `/.search` take no parameters.
-fn canonical_query(config: &Config, route: &Route, changes: &mut Changes) -> Result<Option<String>, ScimError> {
+/// mapping and to the upstream's contract, and re-encoded canonically (`None` when its filter can
+/// match nothing the upstream stores); and the attribute selection left to the edge. Discovery
+/// endpoints and `/.search` take no parameters.
+fn canonical_query(
+    config: &Config,
+    route: &Route,
+    changes: &mut Changes,
+) -> Result<(Option<String>, Projection), ScimError> {
     let resource_type = match &route.endpoint {
         Endpoint::Collection(rt) | Endpoint::Resource(rt, _) => Some(*rt),
         Endpoint::Discovery(..) | Endpoint::Search(_) => None,
     };
     let Some(resource_type) = resource_type else {
         if route.query.is_empty() {
-            return Ok(Some(String::new()));
+            return Ok((Some(String::new()), Projection::default()));
         }
         let detail = format!("/{} takes no query parameters", route.endpoint.label());
         return Err(ScimError::bad_request(ScimType::InvalidValue, detail));
@@ -336,13 +357,14 @@ fn canonical_query(config: &Config, route: &Route, changes: &mut Changes) -> Res
     let collection = matches!(route.endpoint, Endpoint::Collection(_)) && route.method == Method::Get;
     let mut query = parse_query(&route.query, route.method, collection, policy.schema)?;
     if !policy.restrict_query(&mut query, changes) {
-        return Ok(None);
+        return Ok((None, Projection::default()));
     }
+    let projection = policy.contract_query(&mut query);
     let canonical = query.to_query_string();
     if canonical != route.query {
         changes.note(Normalisation::QueryReencoded);
     }
-    Ok(Some(canonical))
+    Ok((Some(canonical), projection))
 }
 
 /// What to do with a request once its body is prepared.
@@ -355,7 +377,13 @@ enum Planned {
 
 /// The body as sent upstream: a validated, canonical, mapped resource (POST, PUT), PatchOp
 /// (PATCH) or SearchRequest (POST .search); nothing for the other methods.
-fn prepare_body(config: &Config, route: &Route, body: &[u8], changes: &mut Changes) -> Result<Planned, ScimError> {
+fn prepare_body(
+    config: &Config,
+    route: &mut Route,
+    projection: &mut Projection,
+    body: &[u8],
+    changes: &mut Changes,
+) -> Result<Planned, ScimError> {
     let mapping = &config.mapping;
     let prepared = match (&route.endpoint, route.method) {
         (Endpoint::Collection(rt), Method::Post) => {
@@ -374,10 +402,19 @@ fn prepare_body(config: &Config, route: &Route, body: &[u8], changes: &mut Chang
                 Some(rt) => vec![mapping.policy(*rt)],
                 None => vec![&mapping.users, &mapping.groups],
             };
-            match prepare_search(&policies, body, changes)? {
-                Some(search) => search,
-                None => return Ok(Planned::Answer(empty_list())),
+            let Some((mut query, policy)) = prepare_search(&policies, body, changes)? else {
+                return Ok(Planned::Answer(empty_list()));
+            };
+            if policy.is_omni() {
+                // Omni's API has no .search: the same query as the GET it is equivalent to
+                // (RFC 7644 §3.4.3).
+                *projection = policy.contract_query(&mut query);
+                route.method = Method::Get;
+                route.endpoint = Endpoint::Collection(policy.resource_type());
+                route.query = query.to_query_string();
+                return Ok(Planned::Forward(None));
             }
+            search_request(&query)
         }
         _ => return Ok(Planned::Forward(None)),
     };

@@ -254,6 +254,24 @@ impl Policy {
         }
     }
 
+    /// Omni's contract for query parameters: `filter`, `startIndex`, `count`, and on groups
+    /// `excludedAttributes=members`. Attribute selection is left to the edge (the returned
+    /// [`Projection`]); sorting, which Omni's API does not offer, is dropped.
+    pub fn contract_query(&self, query: &mut Query) -> Projection {
+        if !self.is_omni() {
+            return Projection::default();
+        }
+        query.sort_by = None;
+        query.sort_order = None;
+        let attributes = std::mem::take(&mut query.attributes);
+        let mut excluded = std::mem::take(&mut query.excluded_attributes);
+        if self.resource_type() == ResourceType::Group && excluded.iter().any(|e| e == "members") {
+            excluded.retain(|e| e != "members");
+            query.excluded_attributes = vec!["members".to_string()];
+        }
+        Projection { attributes, excluded }
+    }
+
     /// Strips a response body: a resource, or each resource of a ListResponse, keeps `id`,
     /// `schemas`, `meta` and its mapped attributes; `schemas` keeps the URNs still in use.
     pub fn strip_response(&self, body: &mut Value) {
@@ -333,6 +351,61 @@ enum Truth {
     Always,
     Never,
     Depends(Filter),
+}
+
+/// Attribute selection (RFC 7644 §3.4.2.5) the edge applies to the response itself, because the
+/// upstream's contract takes no such parameter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Projection {
+    attributes: Vec<String>,
+    excluded: Vec<String>,
+}
+
+impl Projection {
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
+    /// Applies the selection to a resource, or to each resource of a ListResponse. `id`,
+    /// `schemas` and `meta` are always returned; selection is by top-level attribute, and an
+    /// excluded sub-attribute is removed from its attribute.
+    pub fn apply(&self, body: &mut Value) {
+        match body.get_mut("Resources") {
+            Some(Value::Array(resources)) => resources.iter_mut().for_each(|r| self.apply_one(r)),
+            _ => self.apply_one(body),
+        }
+    }
+
+    fn apply_one(&self, resource: &mut Value) {
+        let Value::Object(map) = resource else {
+            return;
+        };
+        let top = |path: &str| -> String {
+            match path.rsplit_once(':') {
+                Some((urn, _)) => urn.to_ascii_lowercase(),
+                None => path.split('.').next().unwrap_or_default().to_ascii_lowercase(),
+            }
+        };
+        if !self.attributes.is_empty() {
+            let wanted: Vec<String> = self.attributes.iter().map(|a| top(a)).collect();
+            map.retain(|key, _| {
+                matches!(key.as_str(), "id" | "schemas" | "meta") || wanted.contains(&key.to_ascii_lowercase())
+            });
+        }
+        for path in &self.excluded {
+            match path.split_once('.').filter(|_| !path.contains(':')) {
+                Some((name, sub)) => {
+                    if let Some(Value::Object(inner)) = map.get_mut(name) {
+                        inner.remove(sub);
+                    }
+                }
+                None => {
+                    let name = top(path);
+                    map.retain(|key, _| key.to_ascii_lowercase() != name || key == "id");
+                }
+            }
+        }
+    }
 }
 
 /// The mappings of both resource types.

@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::http::{is_scim_json, Response, SCIM_MEDIA_TYPE};
-use crate::mapping::Policy;
+use crate::mapping::{Policy, Projection};
 use crate::route::Route;
 use crate::scim_error::ScimError;
 
@@ -209,6 +209,7 @@ pub fn relay(
     upstream: &Upstream,
     public: &PublicBase,
     policy: Option<&Policy>,
+    projection: &Projection,
 ) -> Result<Response, UpstreamFailure> {
     let status = reply.status.ok_or(UpstreamFailure::Reset)?;
     let json = reply.content_type.as_deref().is_some_and(is_scim_json);
@@ -239,8 +240,10 @@ pub fn relay(
             headers.push((name, value));
         }
     }
-    let strip = policy.filter(|_| (200..300).contains(&status));
-    let body = rewrite_body(reply.body, upstream, public, strip);
+    let success = (200..300).contains(&status);
+    let strip = policy.filter(|_| success);
+    let projection = Some(projection).filter(|p| success && !p.is_empty());
+    let body = rewrite_body(reply.body, upstream, public, strip, projection);
     Ok(Response { status, headers, body })
 }
 
@@ -269,10 +272,16 @@ fn envoy_local_reply(status: u16, body: &[u8]) -> Option<UpstreamFailure> {
 /// upstream's own URLs — `meta.location` (RFC 7643 §3.1) and `$ref` values — point at the
 /// gateway, so clients never see, or follow, the internal address. A body that needs neither is
 /// returned as it came, without parsing.
-fn rewrite_body(body: Vec<u8>, upstream: &Upstream, public: &PublicBase, strip: Option<&Policy>) -> Vec<u8> {
+fn rewrite_body(
+    body: Vec<u8>,
+    upstream: &Upstream,
+    public: &PublicBase,
+    strip: Option<&Policy>,
+    projection: Option<&Projection>,
+) -> Vec<u8> {
     let marker = format!("://{}{}", upstream.authority, upstream.base_path);
     let has_urls = public.0.is_some() && body.windows(marker.len()).any(|w| w.eq_ignore_ascii_case(marker.as_bytes()));
-    if !has_urls && strip.is_none() {
+    if !has_urls && strip.is_none() && projection.is_none() {
         return body;
     }
     let Ok(mut document) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -280,6 +289,9 @@ fn rewrite_body(body: Vec<u8>, upstream: &Upstream, public: &PublicBase, strip: 
     };
     if let Some(policy) = strip {
         policy.strip_response(&mut document);
+    }
+    if let Some(projection) = projection {
+        projection.apply(&mut document);
     }
     if has_urls {
         rewrite_urls(&mut document, upstream, public);
@@ -389,7 +401,7 @@ mod tests {
         let mut created = reply(201, "application/scim+json", r#"{"id":"7"}"#);
         created.headers =
             vec![("location".into(), "http://127.0.0.1:8081/v2/Users/7".into()), ("etag".into(), "W/\"1\"".into())];
-        let response = relay(created, &upstream(), &public(), None).unwrap();
+        let response = relay(created, &upstream(), &public(), None, &Projection::default()).unwrap();
         assert_eq!(response.status, 201);
         assert_eq!(response.body, br#"{"id":"7"}"#);
         assert_eq!(response.header("content-type"), Some("application/scim+json"));
@@ -400,10 +412,10 @@ mod tests {
     #[test]
     fn plain_json_is_relayed_as_scim_json_and_204_has_no_content_type() {
         let response =
-            relay(reply(200, "application/json; charset=utf-8", "{}"), &upstream(), &public(), None).unwrap();
+            relay(reply(200, "application/json; charset=utf-8", "{}"), &upstream(), &public(), None, &Projection::default()).unwrap();
         assert_eq!(response.header("content-type"), Some("application/scim+json"));
         let deleted = UpstreamReply { status: Some(204), ..Default::default() };
-        let response = relay(deleted, &upstream(), &public(), None).unwrap();
+        let response = relay(deleted, &upstream(), &public(), None, &Projection::default()).unwrap();
         assert_eq!((response.status, response.header("content-type")), (204, None));
     }
 
@@ -411,7 +423,7 @@ mod tests {
     fn upstream_scim_errors_are_relayed_as_they_are() {
         let body =
             r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"}"#;
-        let response = relay(reply(409, "application/scim+json", body), &upstream(), &public(), None).unwrap();
+        let response = relay(reply(409, "application/scim+json", body), &upstream(), &public(), None, &Projection::default()).unwrap();
         assert_eq!((response.status, response.body.as_slice()), (409, body.as_bytes()));
     }
 
@@ -428,20 +440,20 @@ mod tests {
             (502, "Bad Gateway", UpstreamFailure::Malformed),
         ];
         for (status, body, failure) in cases {
-            assert_eq!(relay(reply(status, "text/plain", body), &upstream(), &public(), None), Err(failure), "{body}");
+            assert_eq!(relay(reply(status, "text/plain", body), &upstream(), &public(), None, &Projection::default()), Err(failure), "{body}");
         }
         let reset = UpstreamReply::default();
-        assert_eq!(relay(reset, &upstream(), &public(), None), Err(UpstreamFailure::Reset));
+        assert_eq!(relay(reset, &upstream(), &public(), None, &Projection::default()), Err(UpstreamFailure::Reset));
     }
 
     #[test]
     fn broken_json_and_rejected_credentials_are_upstream_failures() {
         assert_eq!(
-            relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public(), None),
+            relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public(), None, &Projection::default()),
             Err(UpstreamFailure::Malformed)
         );
         assert_eq!(
-            relay(reply(401, "application/scim+json", "{}"), &upstream(), &public(), None),
+            relay(reply(401, "application/scim+json", "{}"), &upstream(), &public(), None, &Projection::default()),
             Err(UpstreamFailure::CredentialRejected)
         );
     }
@@ -472,7 +484,7 @@ mod tests {
             }]
         });
         let response =
-            relay(reply(200, "application/scim+json", &body.to_string()), &upstream(), &public(), None).unwrap();
+            relay(reply(200, "application/scim+json", &body.to_string()), &upstream(), &public(), None, &Projection::default()).unwrap();
         let relayed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         let group = &relayed["Resources"][0];
         assert_eq!(group["meta"]["location"], "https://edge.example/api/scim/v2/Groups/g1");
@@ -485,7 +497,7 @@ mod tests {
     #[test]
     fn bodies_without_upstream_urls_are_relayed_byte_for_byte() {
         let body = r#"{"id": "7",   "userName": "ada"}"#;
-        let response = relay(reply(200, "application/scim+json", body), &upstream(), &public(), None).unwrap();
+        let response = relay(reply(200, "application/scim+json", body), &upstream(), &public(), None, &Projection::default()).unwrap();
         assert_eq!(response.body, body.as_bytes());
     }
 

@@ -58,8 +58,12 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def scim_upstream(run_dir):
+    """scim2-server with Omni-shaped (dashed UUID) ids, so what the shipped (omni) gateway forwards
+    can be held to Omni's OpenAPI document."""
+    import omni_upstream
+
     port = stack.free_port()
-    service = stack.start_upstream(port, run_dir)
+    service = omni_upstream.start(port, run_dir, name="scim2-server")
     yield port
     service.stop()
 

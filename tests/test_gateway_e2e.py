@@ -316,7 +316,12 @@ def test_the_filter_logs_one_line_per_request_without_secrets(gateway):
         assert secret not in log
 
 
-def test_discovery_and_search_reach_the_upstream(gateway):
+def test_discovery_and_search_reach_the_upstream_under_the_rfc_profile(gateway_factory, scim_upstream):
+    from conftest import plugin_with_profile
+    from upstream_recorder import UpstreamRecorder
+
+    recorder = UpstreamRecorder(scim_upstream).start()
+    gateway = gateway_factory("envoy-rfc", recorder.port, recorder, plugin_with_profile("rfc"))
     config = requests.get(f"{gateway.base}/ServiceProviderConfig", headers=AUTH)
     assert config.status_code == 200
     assert config.json()["patch"]["supported"] is True
@@ -346,3 +351,42 @@ def test_discovery_and_search_reach_the_upstream(gateway):
         "filter": f'userName eq "{name}"',
         "attributes": ["userName"],
     }
+    recorder.stop()
+
+
+def test_under_the_omni_profile_discovery_is_not_forwarded_and_search_becomes_a_get(gateway):
+    mark = gateway.recorder.mark()
+    assert_scim_error(requests.get(f"{gateway.base}/ServiceProviderConfig", headers=AUTH), 501)
+    root_search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'userName eq "x@y.z"'}
+    assert_scim_error(requests.post(f"{gateway.base}/.search", headers=SCIM_JSON, json=root_search), 501)
+    assert gateway.recorder.since(mark) == []
+
+    name = unique("selected") + "@example.com"
+    requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, json=new_user(name))
+    mark = gateway.recorder.mark()
+    found = requests.post(
+        f"{gateway.base}/Users/.search",
+        headers=SCIM_JSON,
+        json={**root_search, "filter": f'userName eq "{name}"', "attributes": ["userName"], "sortBy": "userName"},
+    )
+    assert found.status_code == 200, found.text
+    [user] = found.json()["Resources"]
+    assert set(user) == {"id", "schemas", "meta", "userName"}, "attribute selection applied at the edge"
+    [seen] = gateway.recorder.since(mark)
+    assert (seen.method, seen.path, seen.body) == ("GET", f"/v2/Users?{eq_filter('userName', name)}", b"")
+
+    mark = gateway.recorder.mark()
+    listed = requests.get(f"{gateway.base}/Users?{eq_filter('userName', name)}&attributes=displayName", headers=AUTH)
+    assert set(listed.json()["Resources"][0]) == {"id", "schemas", "meta", "displayName"}
+    assert [r.path for r in gateway.recorder.since(mark)] == [f"/v2/Users?{eq_filter('userName', name)}"]
+
+
+def test_every_request_the_shipped_gateway_forwarded_fits_omnis_contract(gateway):
+    """Runs last in this module: everything the tests above made the shipped (omni) gateway send
+    upstream is held to Omni's OpenAPI document."""
+    import omni_contract
+
+    forwarded = gateway.recorder.since(0)
+    assert len(forwarded) > 20
+    violations = omni_contract.report(forwarded)
+    assert violations == [], "\n".join(violations)

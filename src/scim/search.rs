@@ -18,8 +18,13 @@ const MEMBERS: &[&str] = &["filter", "startIndex", "count", "sortBy", "sortOrder
 
 /// Validates a SearchRequest for one resource type (`/Users/.search`: one policy) or for all of
 /// them (`/.search`: the policies in order; the first whose schema resolves every attribute
-/// applies), and restricts it to the mapping. `None` when it can match nothing the upstream stores.
-pub fn prepare_search(policies: &[&Policy], body: &[u8], changes: &mut Changes) -> Result<Option<Value>, ScimError> {
+/// applies), and restricts it to the mapping. `None` when it can match nothing the upstream stores;
+/// otherwise the query and the policy that applies.
+pub fn prepare_search<'p>(
+    policies: &[&'p Policy],
+    body: &[u8],
+    changes: &mut Changes,
+) -> Result<Option<(Query, &'p Policy)>, ScimError> {
     let document = parse_object(body)?;
     let mut declared = false;
     let mut query = Vec::new();
@@ -61,7 +66,7 @@ pub fn prepare_search(policies: &[&Policy], body: &[u8], changes: &mut Changes) 
                 if !policy.restrict_query(&mut parsed, changes) {
                     return Ok(None);
                 }
-                return Ok(Some(search_request(&parsed)));
+                return Ok(Some((parsed, policy)));
             }
             Err(error) => {
                 first_error.get_or_insert(error);
@@ -71,7 +76,8 @@ pub fn prepare_search(policies: &[&Policy], body: &[u8], changes: &mut Changes) 
     Err(first_error.unwrap_or_else(|| invalid_value("No resource type to search")))
 }
 
-fn search_request(query: &Query) -> Value {
+/// The canonical SearchRequest of a query.
+pub fn search_request(query: &Query) -> Value {
     let mut request = Map::new();
     request.insert("schemas".into(), Value::from(vec![SEARCH_REQUEST_URN]));
     if let Some(filter) = &query.filter {
@@ -115,7 +121,7 @@ mod tests {
             None => vec![&users, &groups],
         };
         prepare_search(&policies, body.to_string().as_bytes(), &mut Changes::default())
-            .map(|search| search.expect("an rfc policy restricts nothing"))
+            .map(|search| search_request(&search.expect("an rfc policy restricts nothing").0))
     }
 
     #[test]
