@@ -216,8 +216,7 @@ impl Exchange {
         let mut route = resolve(method, rest, query)?;
         self.outline.endpoint = route.endpoint.label();
         let mut changes = Changes::default();
-        if config.mapping.users.is_omni()
-            && matches!(route.endpoint, Endpoint::Discovery(..) | Endpoint::Search(None))
+        if config.mapping.users.is_omni() && matches!(route.endpoint, Endpoint::Discovery(..) | Endpoint::Search(None))
         {
             return Err(ScimError::new(
                 501,

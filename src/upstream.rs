@@ -356,6 +356,11 @@ mod tests {
         PublicBase::new(Some("https"), Some("edge.example"), "/api/scim/v2")
     }
 
+    /// `relay` with no mapping and no attribute selection.
+    fn relay_as_is(reply: UpstreamReply) -> Result<Response, UpstreamFailure> {
+        relay(reply, &upstream(), &public(), None, &Projection::default())
+    }
+
     fn reply(status: u16, content_type: &str, body: &str) -> UpstreamReply {
         UpstreamReply {
             status: Some(status),
@@ -401,7 +406,7 @@ mod tests {
         let mut created = reply(201, "application/scim+json", r#"{"id":"7"}"#);
         created.headers =
             vec![("location".into(), "http://127.0.0.1:8081/v2/Users/7".into()), ("etag".into(), "W/\"1\"".into())];
-        let response = relay(created, &upstream(), &public(), None, &Projection::default()).unwrap();
+        let response = relay_as_is(created).unwrap();
         assert_eq!(response.status, 201);
         assert_eq!(response.body, br#"{"id":"7"}"#);
         assert_eq!(response.header("content-type"), Some("application/scim+json"));
@@ -411,11 +416,10 @@ mod tests {
 
     #[test]
     fn plain_json_is_relayed_as_scim_json_and_204_has_no_content_type() {
-        let response =
-            relay(reply(200, "application/json; charset=utf-8", "{}"), &upstream(), &public(), None, &Projection::default()).unwrap();
+        let response = relay_as_is(reply(200, "application/json; charset=utf-8", "{}")).unwrap();
         assert_eq!(response.header("content-type"), Some("application/scim+json"));
         let deleted = UpstreamReply { status: Some(204), ..Default::default() };
-        let response = relay(deleted, &upstream(), &public(), None, &Projection::default()).unwrap();
+        let response = relay_as_is(deleted).unwrap();
         assert_eq!((response.status, response.header("content-type")), (204, None));
     }
 
@@ -423,7 +427,7 @@ mod tests {
     fn upstream_scim_errors_are_relayed_as_they_are() {
         let body =
             r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"}"#;
-        let response = relay(reply(409, "application/scim+json", body), &upstream(), &public(), None, &Projection::default()).unwrap();
+        let response = relay_as_is(reply(409, "application/scim+json", body)).unwrap();
         assert_eq!((response.status, response.body.as_slice()), (409, body.as_bytes()));
     }
 
@@ -440,22 +444,16 @@ mod tests {
             (502, "Bad Gateway", UpstreamFailure::Malformed),
         ];
         for (status, body, failure) in cases {
-            assert_eq!(relay(reply(status, "text/plain", body), &upstream(), &public(), None, &Projection::default()), Err(failure), "{body}");
+            assert_eq!(relay_as_is(reply(status, "text/plain", body)), Err(failure), "{body}");
         }
         let reset = UpstreamReply::default();
-        assert_eq!(relay(reset, &upstream(), &public(), None, &Projection::default()), Err(UpstreamFailure::Reset));
+        assert_eq!(relay_as_is(reset), Err(UpstreamFailure::Reset));
     }
 
     #[test]
     fn broken_json_and_rejected_credentials_are_upstream_failures() {
-        assert_eq!(
-            relay(reply(200, "application/scim+json", "{\"id\":"), &upstream(), &public(), None, &Projection::default()),
-            Err(UpstreamFailure::Malformed)
-        );
-        assert_eq!(
-            relay(reply(401, "application/scim+json", "{}"), &upstream(), &public(), None, &Projection::default()),
-            Err(UpstreamFailure::CredentialRejected)
-        );
+        assert_eq!(relay_as_is(reply(200, "application/scim+json", "{\"id\":")), Err(UpstreamFailure::Malformed));
+        assert_eq!(relay_as_is(reply(401, "application/scim+json", "{}")), Err(UpstreamFailure::CredentialRejected));
     }
 
     #[test]
@@ -483,8 +481,7 @@ mod tests {
                 "displayName": "http://scim-upstream/v2/Users/not-a-url-attribute"
             }]
         });
-        let response =
-            relay(reply(200, "application/scim+json", &body.to_string()), &upstream(), &public(), None, &Projection::default()).unwrap();
+        let response = relay_as_is(reply(200, "application/scim+json", &body.to_string())).unwrap();
         let relayed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         let group = &relayed["Resources"][0];
         assert_eq!(group["meta"]["location"], "https://edge.example/api/scim/v2/Groups/g1");
@@ -497,7 +494,7 @@ mod tests {
     #[test]
     fn bodies_without_upstream_urls_are_relayed_byte_for_byte() {
         let body = r#"{"id": "7",   "userName": "ada"}"#;
-        let response = relay(reply(200, "application/scim+json", body), &upstream(), &public(), None, &Projection::default()).unwrap();
+        let response = relay_as_is(reply(200, "application/scim+json", body)).unwrap();
         assert_eq!(response.body, body.as_bytes());
     }
 
