@@ -37,6 +37,9 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
+        // Follow Envoy's level for the wasm component (`--component-log-level wasm:debug` shows
+        // the debug lines, such as each stripped attribute's name), read when the plugin loads.
+        proxy_wasm::set_log_level(hostcalls::get_log_level().unwrap_or(LogLevel::Info));
         let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
             Ok(bytes) => bytes.unwrap_or_default(),
             Err(status) => {
