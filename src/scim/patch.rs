@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::filter::{parse_patch_path, resolve_attr, PatchPath};
 use super::normalisation::{Changes, Normalisation};
 use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, OMNI_USER_ATTRIBUTE_URN, PATCH_OP_URN};
-use super::value::{check_attribute, check_single, invalid_syntax, invalid_value, parse_object};
+use super::value::{check_attribute, check_single, invalid_syntax, invalid_value, parse_object, take_message_schema};
 use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
 use crate::route::ResourceType;
 use crate::scim_error::{ScimError, ScimType};
@@ -37,24 +37,15 @@ impl Op {
 /// attributes are dropped. `None` when no operation is left: RFC 7644 §3.5.2 lets the edge answer
 /// such a PATCH itself (204), since nothing would change.
 pub fn prepare_patch(policy: &Policy, body: &[u8], changes: &mut Changes) -> Result<Option<Value>, ScimError> {
-    let document = parse_object(body)?;
-    let mut declared = false;
+    let mut document = parse_object(body)?;
+    take_message_schema(&mut document, PATCH_OP_URN)?;
     let mut operations = None;
     for (key, value) in document {
-        if key.eq_ignore_ascii_case("schemas") {
-            let urns = value.as_array().map(|items| items.iter().map(Value::as_str).collect::<Vec<_>>());
-            match urns.as_deref() {
-                Some([Some(urn)]) if urn.eq_ignore_ascii_case(PATCH_OP_URN) => declared = true,
-                _ => return Err(invalid_value(format!("'schemas' must be [\"{PATCH_OP_URN}\"]"))),
-            }
-        } else if key.eq_ignore_ascii_case("Operations") {
+        if key.eq_ignore_ascii_case("Operations") {
             operations = Some(value);
         } else {
             return Err(invalid_syntax(format!("Unknown member '{key}' in PatchOp; expected schemas and Operations")));
         }
-    }
-    if !declared {
-        return Err(invalid_value(format!("'schemas' is required; it must be [\"{PATCH_OP_URN}\"]")));
     }
     let operations = match operations {
         Some(Value::Array(items)) if !items.is_empty() => items,

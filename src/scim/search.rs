@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
 use super::query::{parse_query, Query};
-use super::value::{invalid_syntax, invalid_value, parse_object};
+use super::value::{invalid_syntax, invalid_value, parse_object, take_message_schema};
 use crate::http::Method;
 use crate::mapping::Policy;
 use crate::scim_error::ScimError;
@@ -25,18 +25,10 @@ pub fn prepare_search<'p>(
     body: &[u8],
     changes: &mut Changes,
 ) -> Result<Option<(Query, &'p Policy)>, ScimError> {
-    let document = parse_object(body)?;
-    let mut declared = false;
+    let mut document = parse_object(body)?;
+    take_message_schema(&mut document, SEARCH_REQUEST_URN)?;
     let mut query = Vec::new();
     for (key, value) in document {
-        if key.eq_ignore_ascii_case("schemas") {
-            let urns = value.as_array().map(|items| items.iter().map(Value::as_str).collect::<Vec<_>>());
-            match urns.as_deref() {
-                Some([Some(urn)]) if urn.eq_ignore_ascii_case(SEARCH_REQUEST_URN) => declared = true,
-                _ => return Err(invalid_value(format!("'schemas' must be [\"{SEARCH_REQUEST_URN}\"]"))),
-            }
-            continue;
-        }
         let Some(member) = MEMBERS.iter().find(|m| m.eq_ignore_ascii_case(&key)) else {
             return Err(invalid_syntax(format!("Unknown member '{key}' in SearchRequest")));
         };
@@ -54,9 +46,6 @@ pub fn prepare_search<'p>(
             _ => return Err(invalid_value(format!("'{member}' has the wrong type"))),
         };
         query.push(format!("{member}={}", utf8_percent_encode(&text, NON_ALPHANUMERIC)));
-    }
-    if !declared {
-        return Err(invalid_value(format!("'schemas' is required; it must be [\"{SEARCH_REQUEST_URN}\"]")));
     }
     let raw = query.join("&");
     let mut first_error = None;

@@ -42,6 +42,20 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ScimError> {
     }
 }
 
+/// Takes the `schemas` of an API message (PatchOp, SearchRequest) out of its document: it must be
+/// exactly `[urn]` (RFC 7644 §3.5.2, §3.4.3).
+pub fn take_message_schema(document: &mut Map<String, Value>, urn: &str) -> Result<(), ScimError> {
+    let key = document.keys().find(|k| k.eq_ignore_ascii_case("schemas")).cloned();
+    let Some(value) = key.and_then(|key| document.remove(&key)) else {
+        return Err(invalid_value(format!("'schemas' is required; it must be [\"{urn}\"]")));
+    };
+    let urns = value.as_array().map(|items| items.iter().map(Value::as_str).collect::<Vec<_>>());
+    match urns.as_deref() {
+        Some([Some(declared)]) if declared.eq_ignore_ascii_case(urn) => Ok(()),
+        _ => Err(invalid_value(format!("'schemas' must be [\"{urn}\"]"))),
+    }
+}
+
 /// Nesting depth, without recursion.
 fn depth(value: &Value) -> usize {
     let mut deepest = 0;
