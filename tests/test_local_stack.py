@@ -22,7 +22,7 @@ READY_LINE = "Ctrl-C stops the stack."
 
 
 class RunningStack:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, **extra_env):
         self.port, self.admin, self.upstream = stack.free_port(), stack.free_port(), stack.free_port()
         env = {
             **os.environ,
@@ -30,6 +30,7 @@ class RunningStack:
             "SCIM_EDGE_ADMIN_PORT": str(self.admin),
             "SCIM_UPSTREAM_PORT": str(self.upstream),
             "SCIM_EDGE_RUN_DIR": str(tmp_path),
+            **extra_env,
         }
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "envoy" / "local_stack.py")],
@@ -150,3 +151,25 @@ def test_make_run_refuses_a_port_in_use(tmp_path):
         )
     assert result.returncode != 0
     assert f"port {port} (SCIM_EDGE_PORT) is already in use" in result.stderr
+
+
+def test_make_run_uses_the_omni_profile_and_scim_edge_profile_rfc_strips_nothing(tmp_path):
+    user = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "grace@example.com",
+        "displayName": "Grace",
+        "title": "Rear Admiral",
+    }
+    for profile, keeps_title in [("", False), ("rfc", True)]:
+        running = RunningStack(tmp_path / (profile or "default"), SCIM_EDGE_PROFILE=profile)
+        try:
+            assert f"mapping         {profile or 'omni'} profile" in running.banner
+            command = (
+                f"curl -s -X POST http://127.0.0.1:{running.port}/api/scim/v2/Users "
+                "-H 'Authorization: Bearer local-dev-token' -H 'Content-Type: application/scim+json' "
+                f"-d '{json.dumps(user)}'"
+            )
+            created = json.loads(shell(command))
+            assert ("title" in created) is keeps_title, created
+        finally:
+            running.stop()
