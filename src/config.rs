@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::{is_token68, TokenEntry, TokenSet};
 use crate::mapping::{Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
+use crate::ratelimit::RateLimit;
 use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
 use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
@@ -32,6 +33,8 @@ pub struct Config {
     pub upstream: Upstream,
     /// Which attributes may reach the upstream.
     pub mapping: Mapping,
+    /// The upstream's request budget, or `None` for no limit at the edge.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A configuration error: which field, and why.
@@ -68,7 +71,15 @@ impl Config {
         let document: Value =
             serde_json::from_slice(bytes).map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
         let root = Fields::of("", &document)?;
-        root.deny_unknown(&["version", "scim_prefix", "max_body_bytes", "tokens", "upstream", "mapping"])?;
+        root.deny_unknown(&[
+            "version",
+            "scim_prefix",
+            "max_body_bytes",
+            "tokens",
+            "upstream",
+            "mapping",
+            "rate_limit",
+        ])?;
 
         match root.integer("version")? {
             Some(CONFIG_VERSION) => {}
@@ -88,6 +99,7 @@ impl Config {
             max_body_bytes: usize::try_from(max_body_bytes).map_err(|_| error("max_body_bytes", "too large"))?,
             tokens: tokens(&root)?,
             upstream: upstream(&root, env)?,
+            rate_limit: rate_limit(&root, profile_of(&root))?,
             mapping: mapping(&root)?,
         })
     }
@@ -130,7 +142,15 @@ fn tokens(root: &Fields) -> Result<TokenSet, ConfigError> {
 fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
     let value = root.get("upstream").ok_or_else(|| error("upstream", "required"))?;
     let fields = Fields::of("upstream", value)?;
-    fields.deny_unknown(&["cluster", "authority", "base_path", "timeout_ms", "bearer_token", "bearer_token_env"])?;
+    fields.deny_unknown(&[
+        "cluster",
+        "authority",
+        "base_path",
+        "timeout_ms",
+        "bearer_token",
+        "bearer_token_env",
+        "max_response_bytes",
+    ])?;
     let cluster = fields.required_string("cluster")?;
     if cluster.is_empty() {
         return Err(error(fields.path("cluster"), "empty; name an Envoy cluster of the bootstrap"));
@@ -143,7 +163,12 @@ fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
         .map_err(|reason| error(fields.path("base_path"), reason))?;
     let timeout_ms = fields.integer_in("timeout_ms", 1..=300_000)?.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
     let bearer_token = upstream_credential(&fields, env)?;
-    Ok(Upstream::new(cluster, authority, &base_path, Duration::from_millis(timeout_ms), &bearer_token))
+    let mut upstream = Upstream::new(cluster, authority, &base_path, Duration::from_millis(timeout_ms), &bearer_token);
+    if let Some(max) = fields.integer_in("max_response_bytes", 1024..=64 * 1024 * 1024)? {
+        upstream.max_response_bytes =
+            usize::try_from(max).map_err(|_| error(fields.path("max_response_bytes"), "too large"))?;
+    }
+    Ok(upstream)
 }
 
 /// The upstream's bearer credential: inline (`bearer_token`) or, better, from an environment
@@ -170,6 +195,34 @@ fn upstream_credential(fields: &Fields, env: EnvLookup) -> Result<String, Config
         return Err(error(fields.path(field), "expected a non-empty bearer token (RFC 6750 token68 characters)"));
     }
     Ok(token.trim().to_string())
+}
+
+/// The mapping profile named in the configuration (for defaults that depend on it).
+fn profile_of(root: &Fields) -> Profile {
+    let named = root.get("mapping").and_then(|m| m.get("profile")).and_then(Value::as_str);
+    named.and_then(Profile::parse).unwrap_or(Profile::Omni)
+}
+
+/// Omni's published API limit: 60 requests per minute per API key.
+pub const OMNI_RATE_LIMIT: RateLimit = RateLimit { requests_per_minute: 60, burst: 60 };
+
+fn rate_limit(root: &Fields, profile: Profile) -> Result<Option<RateLimit>, ConfigError> {
+    let value = match root.get("rate_limit") {
+        None => return Ok((profile == Profile::Omni).then_some(OMNI_RATE_LIMIT)),
+        Some(Value::String(off)) if off == "off" => return Ok(None),
+        Some(value) => value,
+    };
+    let fields = Fields::of("rate_limit", value)?;
+    fields.deny_unknown(&["requests_per_minute", "burst"])?;
+    let per_minute = fields
+        .integer_in("requests_per_minute", 1..=1_000_000)?
+        .ok_or_else(|| error("rate_limit.requests_per_minute", "required (or set rate_limit to \"off\")"))?;
+    let burst = fields.integer_in("burst", 1..=1_000_000)?.unwrap_or(per_minute);
+    let narrow = |n: u64, field: &str| u32::try_from(n).map_err(|_| error(field, "too large"));
+    Ok(Some(RateLimit {
+        requests_per_minute: narrow(per_minute, "rate_limit.requests_per_minute")?,
+        burst: narrow(burst, "rate_limit.burst")?,
+    }))
 }
 
 fn mapping(root: &Fields) -> Result<Mapping, ConfigError> {
@@ -378,6 +431,7 @@ impl<'a> Fields<'a> {
     }
 
     fn get(&self, key: &str) -> Option<&'a Value> {
+        // `null` is as good as absent.
         self.map.get(key).filter(|v| !v.is_null())
     }
 

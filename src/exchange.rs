@@ -18,7 +18,8 @@ use crate::config::Config;
 use crate::http::Method;
 use crate::http::{is_scim_json, status_class, Response};
 use crate::mapping::{Policy, Projection};
-use crate::metrics::Counter;
+use crate::metrics::{Counter, Histogram};
+use crate::ratelimit::{Bucket, Decision, RateLimit};
 use crate::route::ResourceType;
 use crate::route::{resolve, scope, Endpoint, Route, Scope};
 use crate::scim::normalisation::{Changes, Normalisation};
@@ -47,7 +48,24 @@ pub trait Host {
     fn count(&mut self, counter: Counter<'_>);
     /// Monotonic enough for latencies; `None` when the host cannot tell.
     fn now(&self) -> Option<Duration>;
+    fn record(&mut self, histogram: Histogram, value: u64);
+    /// The VM's shared data (common to all workers) under `key`, with its compare-and-swap token.
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
+    /// Stores `value` under `key` unless it was written since `cas` was read.
+    fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite;
 }
+
+/// The outcome of a compare-and-swap write to shared data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedWrite {
+    Stored,
+    /// Another worker wrote first: read again and retry.
+    Conflict,
+    Failed,
+}
+
+/// How many times a budget update is retried when other workers keep winning the CAS race.
+const BUDGET_ATTEMPTS: usize = 16;
 
 /// What to tell the proxy after a callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +116,8 @@ struct Outline {
     method: String,
     endpoint: &'static str,
     token: Option<String>,
-    upstream_ms: Option<u128>,
+    upstream_ms: Option<u64>,
+    upstream_status: Option<u16>,
     note: &'static str,
 }
 
@@ -178,7 +197,12 @@ impl Exchange {
         };
         let since = flight.since;
         if let (Some(start), Some(end)) = (since, host.now()) {
-            self.outline.upstream_ms = Some(end.saturating_sub(start).as_millis());
+            let elapsed = u64::try_from(end.saturating_sub(start).as_millis()).unwrap_or(u64::MAX);
+            self.outline.upstream_ms = Some(elapsed);
+            host.record(Histogram::UpstreamLatencyMs, elapsed);
+        }
+        if body_size > self.config.upstream.max_response_bytes {
+            return self.fail_upstream(host, UpstreamFailure::Oversized);
         }
         let reply = UpstreamReply {
             status: header_text_of(host.upstream_response_header(":status")).and_then(|s| s.parse().ok()),
@@ -189,11 +213,65 @@ impl Exchange {
                 .collect(),
             body: if body_size == 0 { Vec::new() } else { host.upstream_response_body(body_size).unwrap_or_default() },
         };
+        self.outline.upstream_status = reply.status;
         let policy = flight.resource_type.map(|rt| self.config.mapping.policy(rt)).filter(|p| !p.strips_nothing);
         match relay(reply, &self.config.upstream, &flight.public, policy, &flight.projection) {
-            Ok(response) => self.reply(host, response),
+            Ok(mut response) => {
+                if response.status == 429 {
+                    self.upstream_throttled(host, &mut response);
+                } else if response.status >= 500 {
+                    host.count(Counter::UpstreamFailures(UpstreamFailure::ServerError));
+                }
+                self.reply(host, response)
+            }
             Err(failure) => self.fail_upstream(host, failure),
         }
+    }
+
+    /// The upstream answered 429: the budget stops until its `Retry-After` (60 s, Omni's window,
+    /// when it gives none or an HTTP date), and the client is told when to retry.
+    fn upstream_throttled(&mut self, host: &mut dyn Host, response: &mut Response) {
+        let retry_after_s = response.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(60);
+        if response.header("retry-after").is_none() {
+            response.headers.push(("retry-after".to_string(), retry_after_s.to_string()));
+        }
+        let (Some(limit), Some(now_ms)) = (self.config.rate_limit, now_ms(host)) else {
+            return;
+        };
+        let key = self.config.upstream.budget_key();
+        for _ in 0..BUDGET_ATTEMPTS {
+            let (stored, cas) = host.shared_get(&key);
+            let bucket = limit.back_off(stored.as_deref().and_then(Bucket::decode), now_ms, retry_after_s);
+            if host.shared_set(&key, &bucket.encode(), cas) != SharedWrite::Conflict {
+                return;
+            }
+        }
+    }
+
+    /// Draws one request from the upstream's budget (shared by every worker through the host's
+    /// compare-and-swap). When shared data cannot be read or written the request goes through:
+    /// the budget protects the upstream's quota, not access, and the upstream's own 429 still
+    /// reaches the client.
+    fn draw_budget(&mut self, host: &mut dyn Host, limit: &RateLimit) -> Decision {
+        let Some(now_ms) = now_ms(host) else {
+            return Decision::Allow;
+        };
+        let key = self.config.upstream.budget_key();
+        let mut decision = Decision::Allow;
+        for _ in 0..BUDGET_ATTEMPTS {
+            let (stored, cas) = host.shared_get(&key);
+            let (bucket, taken) = limit.take(stored.as_deref().and_then(Bucket::decode), now_ms);
+            decision = taken;
+            match host.shared_set(&key, &bucket.encode(), cas) {
+                SharedWrite::Stored => return decision,
+                SharedWrite::Conflict => continue,
+                SharedWrite::Failed => {
+                    log::warn!("scim-edge ctx={}: the request budget is unavailable (shared data)", self.context_id);
+                    return Decision::Allow;
+                }
+            }
+        }
+        decision
     }
 
     /// Authentication, then routing, then the checks that need only the headers.
@@ -215,6 +293,7 @@ impl Exchange {
 
         let mut route = resolve(method, rest, query)?;
         self.outline.endpoint = route.endpoint.label();
+        host.count(Counter::Endpoint(route.endpoint.label(), route.method.as_str()));
         let mut changes = Changes::default();
         if config.mapping.users.is_omni() && matches!(route.endpoint, Endpoint::Discovery(..) | Endpoint::Search(None))
         {
@@ -268,12 +347,27 @@ impl Exchange {
             Ok(Planned::Answer(response)) => return self.reply(host, response),
             Err(error) => return self.refuse(host, error),
         };
+        if let Some(limit) = self.config.rate_limit {
+            if let Decision::Deny { retry_after_s } = self.draw_budget(host, &limit) {
+                host.count(Counter::RateLimited);
+                self.outline.note = "rate_limited";
+                let error = ScimError::new(
+                    429,
+                    format!(
+                        "The upstream's request budget ({} per minute) is spent; retry after {retry_after_s} s",
+                        limit.requests_per_minute
+                    ),
+                )
+                .with_header("retry-after", retry_after_s.to_string());
+                return self.reply(host, error.into_response());
+            }
+        }
         let call = self.config.upstream.call(&route, forwarded, body);
+        let since = host.now();
         match host.dispatch(&call) {
             Ok(token) => {
                 let resource_type = route.endpoint.resource_type();
-                self.state =
-                    State::AwaitingUpstream(InFlight { token, public, since: host.now(), resource_type, projection });
+                self.state = State::AwaitingUpstream(InFlight { token, public, since, resource_type, projection });
             }
             Err(reason) => {
                 log::warn!(
@@ -313,7 +407,8 @@ impl Exchange {
             if o.endpoint.is_empty() { "-" } else { o.endpoint },
             o.token.as_deref().unwrap_or("-"),
             response.status,
-            o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default(),
+            o.upstream_status.map(|s| format!(" upstream_status={s}")).unwrap_or_default()
+                + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default(),
             if o.note.is_empty() { String::new() } else { format!(" reason={}", o.note) },
         );
     }
@@ -326,6 +421,10 @@ fn endpoint_hint(rest: &str) -> &'static str {
         &["Users", "Groups", "Me", "Bulk", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes"];
     let first = rest.split('/').next().unwrap_or_default();
     KNOWN.iter().find(|k| **k == first).copied().unwrap_or("unknown")
+}
+
+fn now_ms(host: &dyn Host) -> Option<u64> {
+    host.now().and_then(|t| u64::try_from(t.as_millis()).ok())
 }
 
 fn too_large(max: usize) -> ScimError {

@@ -17,6 +17,7 @@ pub mod exchange;
 pub mod http;
 pub mod mapping;
 pub mod metrics;
+pub mod ratelimit;
 pub mod route;
 pub mod scim;
 pub mod scim_error;

@@ -26,6 +26,30 @@ pub enum Counter<'a> {
     Normalised(Normalisation),
     /// Attributes the mapping kept from the upstream, by (counter-safe) name.
     Stripped(&'a str),
+    /// Routed requests by endpoint (ids redacted) and method.
+    Endpoint(&'static str, &'static str),
+    /// Requests refused because the upstream's budget was spent.
+    RateLimited,
+}
+
+/// The histograms the gateway records (Envoy shows them in `/stats` with percentiles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Histogram {
+    /// Time from dispatching the callout to its answer.
+    UpstreamLatencyMs,
+}
+
+impl Histogram {
+    pub fn name(self) -> &'static str {
+        match self {
+            Histogram::UpstreamLatencyMs => "scim_edge.upstream.latency_ms",
+        }
+    }
+}
+
+/// An endpoint label as a counter name segment: `Users/{id}` is `Users_id`, `.search` is `search`.
+fn label_segment(label: &str) -> String {
+    label.chars().filter(|c| !matches!(c, '{' | '}' | '.')).map(|c| if c == '/' { '_' } else { c }).collect()
 }
 
 impl Counter<'_> {
@@ -39,6 +63,8 @@ impl Counter<'_> {
             Counter::Invalid(scim_type) => format!("{PREFIX}.invalid.{}", scim_type.as_str()),
             Counter::Normalised(kind) => format!("{PREFIX}.normalised.{}", kind.as_str()),
             Counter::Stripped(name) => format!("{PREFIX}.stripped.{name}"),
+            Counter::Endpoint(label, method) => format!("{PREFIX}.requests.{}.{method}", label_segment(label)),
+            Counter::RateLimited => format!("{PREFIX}.rate_limited"),
         }
     }
 }

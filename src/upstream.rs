@@ -20,6 +20,8 @@ pub const FORWARDED_REQUEST_HEADERS: &[&str] = &["if-match", "if-none-match", "x
 /// `Content-Location` are rewritten to the gateway's address.
 pub const RELAYED_RESPONSE_HEADERS: &[&str] = &["etag", "location", "content-location", "retry-after"];
 
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Where the gateway sends SCIM calls: an Envoy cluster, the `:authority` and base path the
 /// upstream expects, the callout timeout and the upstream's own bearer credential.
 #[derive(Clone, PartialEq, Eq)]
@@ -31,6 +33,8 @@ pub struct Upstream {
     pub timeout: Duration,
     /// `Bearer <credential>`, ready to send.
     authorization: String,
+    /// Largest response body relayed; larger ones are a 502.
+    pub max_response_bytes: usize,
 }
 
 impl fmt::Debug for Upstream {
@@ -83,7 +87,15 @@ impl Upstream {
             base_path: base_path.to_string(),
             timeout,
             authorization: format!("Bearer {bearer_token}"),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// The shared-data key of this upstream credential's request budget: a digest, so neither the
+    /// credential nor anything that reveals it is stored.
+    pub fn budget_key(&self) -> String {
+        let digest = crate::auth::sha256_hex(format!("{}\n{}", self.cluster, self.authorization).as_bytes());
+        format!("scim_edge.budget.{}", digest.get(..16).unwrap_or_default())
     }
 
     /// The upstream path of a route: `/api/scim/v2/Users/7?x` at the edge is `{base_path}/Users/7?x`.
@@ -140,6 +152,10 @@ pub enum UpstreamFailure {
     Malformed,
     /// The upstream refused the gateway's own credential: an operator problem, not the client's.
     CredentialRejected,
+    /// An answer larger than `upstream.max_response_bytes`.
+    Oversized,
+    /// A 5xx answer, relayed as it is (counted, not mapped).
+    ServerError,
 }
 
 impl UpstreamFailure {
@@ -151,6 +167,8 @@ impl UpstreamFailure {
             UpstreamFailure::Timeout => "timeout",
             UpstreamFailure::Malformed => "malformed",
             UpstreamFailure::CredentialRejected => "credential_rejected",
+            UpstreamFailure::Oversized => "oversized",
+            UpstreamFailure::ServerError => "status_5xx",
         }
     }
 
@@ -173,6 +191,11 @@ impl UpstreamFailure {
             UpstreamFailure::Malformed => {
                 ScimError::new(502, "The upstream SCIM service answered with something that is not SCIM JSON")
             }
+            UpstreamFailure::Oversized => ScimError::new(
+                502,
+                format!("The upstream SCIM service answered with more than {} bytes", upstream.max_response_bytes),
+            ),
+            UpstreamFailure::ServerError => ScimError::new(502, "The upstream SCIM service failed"),
             UpstreamFailure::CredentialRejected => ScimError::new(
                 502,
                 "The upstream SCIM service rejected the gateway's credential; the gateway operator must update it",

@@ -47,7 +47,11 @@ struct FakeHost {
     dispatched: Vec<UpstreamCall>,
     responses: Vec<Response>,
     counters: Vec<String>,
+    histograms: Vec<(&'static str, u64)>,
     clock: Duration,
+    shared: std::collections::HashMap<String, (Vec<u8>, u32)>,
+    /// CAS conflicts to simulate before writes succeed (another worker winning the race).
+    conflicts: usize,
 }
 
 impl Host for FakeHost {
@@ -81,6 +85,30 @@ impl Host for FakeHost {
     }
     fn now(&self) -> Option<Duration> {
         Some(self.clock)
+    }
+    fn record(&mut self, histogram: Histogram, value: u64) {
+        self.histograms.push((histogram.name(), value));
+    }
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        match self.shared.get(key) {
+            Some((value, cas)) => (Some(value.clone()), Some(*cas)),
+            None => (None, None),
+        }
+    }
+    fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
+        if self.conflicts > 0 {
+            self.conflicts -= 1;
+            // The other worker's write bumps the version.
+            let entry = self.shared.entry(key.to_string()).or_insert((Vec::new(), 0));
+            entry.1 += 1;
+            return SharedWrite::Conflict;
+        }
+        let current = self.shared.get(key).map(|(_, cas)| *cas);
+        if cas.is_some() && cas != current {
+            return SharedWrite::Conflict;
+        }
+        self.shared.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
+        SharedWrite::Stored
     }
 }
 
@@ -473,4 +501,88 @@ fn under_omni_responses_carry_only_mapped_attributes() {
         user,
         serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": "7", "userName": "a@b.c"})
     );
+}
+
+fn limited(per_minute: u32, burst: u32) -> Rc<Config> {
+    let json = serde_json::json!({
+        "version": 1,
+        "tokens": [{"name": "entra", "sha256": sha256_hex(CLIENT_TOKEN.as_bytes())}],
+        "upstream": {"cluster": "scim_upstream", "authority": "scim-upstream", "base_path": "/v2", "bearer_token": UPSTREAM_TOKEN},
+        "mapping": {"profile": "rfc"},
+        "rate_limit": {"requests_per_minute": per_minute, "burst": burst},
+    });
+    Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap())
+}
+
+/// One GET through `config` on a host that shares `shared` (the VM's shared data) with the others.
+fn get_with_budget(config: &Rc<Config>, host: &mut FakeHost) -> u16 {
+    host.responses.clear();
+    host.dispatched.clear();
+    host.upstream_answers(200, "application/scim+json", "{}");
+    let mut exchange = Exchange::new(Rc::clone(config), 1);
+    exchange.on_request_headers(host, true);
+    if !host.dispatched.is_empty() {
+        let token = 41 + host.dispatched.len() as u32;
+        exchange.on_upstream_response(host, token, 2);
+    }
+    host.response().status
+}
+
+#[test]
+fn the_upstream_budget_is_shared_and_answers_429_with_retry_after_when_spent() {
+    let config = limited(60, 3);
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.conflicts = 2; // two lost CAS races on the way: retried, not lost
+    let statuses: Vec<u16> = (0..5).map(|_| get_with_budget(&config, &mut host)).collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    assert_eq!(host.response().header("retry-after"), Some("1"));
+    assert_eq!(host.error_body()["status"], "429");
+    assert!(host.dispatched.is_empty(), "nothing reaches the upstream over budget");
+    assert!(host.counters.contains(&"scim_edge.rate_limited".to_string()));
+    // The key names a digest of the credential, never the credential.
+    assert!(host.shared.keys().all(|k| k.starts_with("scim_edge.budget.") && !k.contains(UPSTREAM_TOKEN)));
+
+    host.clock += Duration::from_secs(1);
+    assert_eq!(get_with_budget(&config, &mut host), 200, "refilled at one request a second");
+}
+
+#[test]
+fn an_upstream_429_is_relayed_with_retry_after_and_the_budget_backs_off() {
+    let config = limited(600, 100);
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.upstream_answers(429, "application/scim+json", r#"{"status":"429"}"#);
+    let mut exchange = Exchange::new(Rc::clone(&config), 1);
+    exchange.on_request_headers(&mut host, true);
+    let len = host.upstream_body.len();
+    exchange.on_upstream_response(&mut host, 42, len);
+    assert_eq!(host.response().status, 429);
+    assert_eq!(host.response().header("retry-after"), Some("60"), "Omni's window when the upstream gives none");
+    host.clock += Duration::from_secs(30);
+    assert_eq!(get_with_budget(&config, &mut host), 429, "backing off");
+    assert_eq!(host.response().header("retry-after"), Some("30"));
+    host.clock += Duration::from_secs(31);
+    assert_eq!(get_with_budget(&config, &mut host), 200);
+}
+
+#[test]
+fn omni_gets_omnis_published_limit_by_default_and_rfc_none() {
+    assert_eq!(omni().rate_limit, Some(crate::config::OMNI_RATE_LIMIT));
+    assert_eq!(config().rate_limit, None);
+}
+
+#[test]
+fn oversized_and_5xx_upstream_answers_are_counted_and_latency_recorded() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/1");
+    let mut exchange = send(&mut host, 1000);
+    exchange.on_upstream_response(&mut host, 42, 5 * 1024 * 1024);
+    assert_eq!(host.response().status, 502);
+    assert!(host.counters.contains(&"scim_edge.upstream.failures.oversized".to_string()));
+    assert_eq!(host.histograms, [("scim_edge.upstream.latency_ms", 7)]);
+
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/1");
+    host.upstream_answers(503, "application/scim+json", r#"{"status":"503"}"#);
+    round_trip(&mut host);
+    assert_eq!(host.response().status, 503);
+    assert!(host.counters.contains(&"scim_edge.upstream.failures.status_5xx".to_string()));
+    assert!(host.counters.contains(&"scim_edge.requests.Users_id.GET".to_string()));
 }

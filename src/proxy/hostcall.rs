@@ -49,10 +49,10 @@ pub fn send_local_response(status: u16, headers: &[(String, String)], body: &[u8
     }
 }
 
-pub fn define_counter(name: &str) -> Result<u32, Status> {
+pub fn define_metric(metric_type: MetricType, name: &str) -> Result<u32, Status> {
     let mut id = 0u32;
     // SAFETY: `name` is a live slice and `id` a live u32 for the duration of the call.
-    match unsafe { proxy_define_metric(MetricType::Counter, name.as_ptr(), name.len(), &mut id) } {
+    match unsafe { proxy_define_metric(metric_type, name.as_ptr(), name.len(), &mut id) } {
         Status::Ok => Ok(id),
         status => Err(status),
     }

@@ -13,12 +13,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 
 use crate::config::Config;
-use crate::exchange::{Exchange, Flow, Host};
+use crate::exchange::{Exchange, Flow, Host, SharedWrite};
 use crate::http::Response;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, Histogram};
 use crate::scim_error::ScimError;
 use crate::upstream::UpstreamCall;
 
@@ -50,12 +50,18 @@ impl RootContext for Root {
         match Config::from_json(&bytes, &|name| std::env::var(name).ok()) {
             Ok(config) => {
                 log::info!(
-                    "scim-edge: configured: prefix {}, {} token(s) [{}], upstream cluster '{}' base path '{}'",
+                    "scim-edge {}: configured: prefix {}, {} token(s) [{}], upstream cluster '{}' base path '{}', \
+                     profile {}, budget {}",
+                    env!("CARGO_PKG_VERSION"),
                     config.scim_prefix,
                     config.tokens.names().count(),
                     config.tokens.names().collect::<Vec<_>>().join(", "),
                     config.upstream.cluster,
                     config.upstream.base_path,
+                    config.mapping.users.profile.as_str(),
+                    config
+                        .rate_limit
+                        .map_or("off".to_string(), |l| format!("{}/min burst {}", l.requests_per_minute, l.burst)),
                 );
                 self.config = Some(Rc::new(config));
                 true
@@ -124,26 +130,39 @@ impl HttpContext for Unconfigured {
     }
 }
 
-/// Counter ids, defined on first use and shared by every stream of the VM.
+/// Metric ids, defined on first use and shared by every stream of the VM.
 #[derive(Default)]
 struct Counters {
     ids: HashMap<String, u32>,
 }
 
 impl Counters {
-    fn increment(&mut self, name: String) {
-        let id = match self.ids.get(&name) {
-            Some(id) => *id,
-            None => match hostcall::define_counter(&name) {
-                Ok(id) => *self.ids.entry(name).or_insert(id),
-                Err(status) => {
-                    log::warn!("scim-edge: cannot define counter {name}: {status:?}");
-                    return;
-                }
-            },
-        };
-        if let Err(status) = hostcalls::increment_metric(id, 1) {
-            log::warn!("scim-edge: cannot increment counter {id}: {status:?}");
+    fn id(&mut self, metric_type: MetricType, name: &str) -> Option<u32> {
+        if let Some(id) = self.ids.get(name) {
+            return Some(*id);
+        }
+        match hostcall::define_metric(metric_type, name) {
+            Ok(id) => Some(*self.ids.entry(name.to_string()).or_insert(id)),
+            Err(status) => {
+                log::warn!("scim-edge: cannot define metric {name}: {status:?}");
+                None
+            }
+        }
+    }
+
+    fn increment(&mut self, name: &str) {
+        if let Some(id) = self.id(MetricType::Counter, name) {
+            if let Err(status) = hostcalls::increment_metric(id, 1) {
+                log::warn!("scim-edge: cannot increment {name}: {status:?}");
+            }
+        }
+    }
+
+    fn record(&mut self, name: &str, value: u64) {
+        if let Some(id) = self.id(MetricType::Histogram, name) {
+            if let Err(status) = hostcalls::record_metric(id, value) {
+                log::warn!("scim-edge: cannot record {name}: {status:?}");
+            }
         }
     }
 }
@@ -184,7 +203,25 @@ impl Host for HostCalls {
 
     fn count(&mut self, counter: Counter<'_>) {
         if let Ok(mut counters) = self.counters.try_borrow_mut() {
-            counters.increment(counter.name());
+            counters.increment(&counter.name());
+        }
+    }
+
+    fn record(&mut self, histogram: Histogram, value: u64) {
+        if let Ok(mut counters) = self.counters.try_borrow_mut() {
+            counters.record(histogram.name(), value);
+        }
+    }
+
+    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or((None, None))
+    }
+
+    fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Ok(()) => SharedWrite::Stored,
+            Err(Status::CasMismatch) => SharedWrite::Conflict,
+            Err(_) => SharedWrite::Failed,
         }
     }
 

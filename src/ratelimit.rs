@@ -1,0 +1,176 @@
+//! The upstream's request budget: a token bucket per upstream credential (Omni allows 60 SCIM
+//! requests per minute per API key, then answers 429).
+//!
+//! The bucket lives in proxy-wasm shared data, so every worker of the VM draws from the same one;
+//! updates use the host's compare-and-swap. This module holds the arithmetic and the encoding; the
+//! exchange does the CAS loop through its host.
+
+/// Refill rate and capacity of a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests_per_minute: u32,
+    pub burst: u32,
+}
+
+/// A bucket as stored: milli-tokens (so a refill of a fraction of a token is not lost), when it
+/// was last updated, and until when the upstream asked us to stop (its 429 `Retry-After`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub milli_tokens: u64,
+    pub updated_ms: u64,
+    pub blocked_until_ms: u64,
+}
+
+/// Whether a request may go upstream now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Over budget: try again after this many seconds.
+    Deny {
+        retry_after_s: u64,
+    },
+}
+
+const MILLI: u64 = 1000;
+
+impl Bucket {
+    pub const ENCODED_LEN: usize = 24;
+
+    pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut bytes = [0u8; Self::ENCODED_LEN];
+        for (chunk, value) in bytes.chunks_exact_mut(8).zip([self.milli_tokens, self.updated_ms, self.blocked_until_ms])
+        {
+            chunk.copy_from_slice(&value.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// `None` for anything that is not a bucket this module wrote.
+    pub fn decode(bytes: &[u8]) -> Option<Bucket> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let mut values = bytes.chunks_exact(8).map(|c| <[u8; 8]>::try_from(c).ok().map(u64::from_le_bytes));
+        Some(Bucket { milli_tokens: values.next()??, updated_ms: values.next()??, blocked_until_ms: values.next()?? })
+    }
+}
+
+impl RateLimit {
+    fn capacity(&self) -> u64 {
+        u64::from(self.burst) * MILLI
+    }
+
+    /// The bucket refilled up to `now_ms` (a new bucket starts full).
+    fn refilled(&self, bucket: Option<Bucket>, now_ms: u64) -> Bucket {
+        let Some(bucket) = bucket else {
+            return Bucket { milli_tokens: self.capacity(), updated_ms: now_ms, blocked_until_ms: 0 };
+        };
+        let elapsed = now_ms.saturating_sub(bucket.updated_ms);
+        // requests_per_minute tokens per 60 000 ms = requests_per_minute milli-tokens per 60 ms.
+        let refill = elapsed.saturating_mul(u64::from(self.requests_per_minute)) / 60;
+        Bucket {
+            milli_tokens: bucket.milli_tokens.saturating_add(refill).min(self.capacity()),
+            updated_ms: now_ms.max(bucket.updated_ms),
+            blocked_until_ms: bucket.blocked_until_ms,
+        }
+    }
+
+    /// Takes one token if there is one: the bucket to store and the decision.
+    pub fn take(&self, bucket: Option<Bucket>, now_ms: u64) -> (Bucket, Decision) {
+        let mut bucket = self.refilled(bucket, now_ms);
+        if bucket.blocked_until_ms > now_ms {
+            let retry_after_s = (bucket.blocked_until_ms - now_ms).div_ceil(MILLI).max(1);
+            return (bucket, Decision::Deny { retry_after_s });
+        }
+        if bucket.milli_tokens >= MILLI {
+            bucket.milli_tokens -= MILLI;
+            return (bucket, Decision::Allow);
+        }
+        let missing = MILLI - bucket.milli_tokens;
+        // missing milli-tokens at requests_per_minute per 60 s.
+        let retry_after_s = (missing * 60).div_ceil(u64::from(self.requests_per_minute.max(1)) * MILLI).max(1);
+        (bucket, Decision::Deny { retry_after_s })
+    }
+
+    /// The upstream answered 429: nothing goes until its `Retry-After` has passed, and the bucket
+    /// is empty then, so traffic resumes at the refill rate rather than in a burst.
+    pub fn back_off(&self, bucket: Option<Bucket>, now_ms: u64, retry_after_s: u64) -> Bucket {
+        let blocked_until_ms = now_ms.saturating_add(retry_after_s.saturating_mul(MILLI));
+        let bucket = self.refilled(bucket, now_ms);
+        Bucket {
+            milli_tokens: 0,
+            updated_ms: blocked_until_ms,
+            blocked_until_ms: blocked_until_ms.max(bucket.blocked_until_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const OMNI: RateLimit = RateLimit { requests_per_minute: 60, burst: 60 };
+
+    /// Runs `count` requests at `now_ms`, returning how many were allowed.
+    fn burst(limit: &RateLimit, bucket: &mut Option<Bucket>, now_ms: u64, count: usize) -> usize {
+        (0..count)
+            .filter(|_| {
+                let (next, decision) = limit.take(*bucket, now_ms);
+                *bucket = Some(next);
+                decision == Decision::Allow
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_full_bucket_allows_its_burst_then_refills_at_the_rate() {
+        let mut bucket = None;
+        assert_eq!(burst(&OMNI, &mut bucket, 1_000, 100), 60);
+        assert_eq!(OMNI.take(bucket, 1_000).1, Decision::Deny { retry_after_s: 1 });
+        // One token a second at 60 per minute.
+        assert_eq!(burst(&OMNI, &mut bucket, 1_999, 5), 0);
+        assert_eq!(burst(&OMNI, &mut bucket, 2_000, 5), 1);
+        assert_eq!(burst(&OMNI, &mut bucket, 12_000, 50), 10);
+        // A minute later the bucket is full again, never fuller.
+        assert_eq!(burst(&OMNI, &mut bucket, 600_000, 100), 60);
+    }
+
+    #[test]
+    fn slow_rates_tell_how_long_to_wait() {
+        let limit = RateLimit { requests_per_minute: 2, burst: 1 };
+        let (bucket, decision) = limit.take(None, 0);
+        assert_eq!(decision, Decision::Allow);
+        assert_eq!(limit.take(Some(bucket), 0).1, Decision::Deny { retry_after_s: 30 });
+        assert_eq!(limit.take(Some(bucket), 15_000).1, Decision::Deny { retry_after_s: 15 });
+        assert_eq!(limit.take(Some(bucket), 30_000).1, Decision::Allow);
+    }
+
+    #[test]
+    fn an_upstream_429_stops_traffic_until_its_retry_after_then_resumes_slowly() {
+        let mut bucket = None;
+        assert_eq!(burst(&OMNI, &mut bucket, 0, 10), 10);
+        bucket = Some(OMNI.back_off(bucket, 1_000, 30));
+        assert_eq!(OMNI.take(bucket, 1_000).1, Decision::Deny { retry_after_s: 30 });
+        assert_eq!(OMNI.take(bucket, 30_500).1, Decision::Deny { retry_after_s: 1 });
+        assert_eq!(burst(&OMNI, &mut bucket, 31_000, 10), 0, "empty when the block ends");
+        assert_eq!(burst(&OMNI, &mut bucket, 33_000, 10), 2);
+    }
+
+    #[test]
+    fn buckets_round_trip_and_garbage_is_not_a_bucket() {
+        let bucket = Bucket { milli_tokens: 12_345, updated_ms: u64::MAX - 1, blocked_until_ms: 7 };
+        assert_eq!(Bucket::decode(&bucket.encode()), Some(bucket));
+        assert_eq!(Bucket::decode(b"short"), None);
+        assert_eq!(Bucket::decode(&[0u8; 25]), None);
+    }
+
+    #[test]
+    fn a_clock_going_backwards_neither_refills_nor_panics() {
+        let (bucket, _) = OMNI.take(None, 10_000);
+        let (later, decision) = OMNI.take(Some(bucket), 5_000);
+        assert_eq!(decision, Decision::Allow);
+        assert_eq!(later.milli_tokens, bucket.milli_tokens - MILLI);
+    }
+}
