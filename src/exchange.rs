@@ -295,8 +295,7 @@ impl Exchange {
         self.outline.endpoint = route.endpoint.label();
         host.count(Counter::Endpoint(route.endpoint.label(), route.method.as_str()));
         let mut changes = Changes::default();
-        if config.mapping.users.is_omni() && matches!(route.endpoint, Endpoint::Discovery(..) | Endpoint::Search(None))
-        {
+        if config.mapping.users.is_omni() && route.endpoint == Endpoint::Search(None) {
             return Err(ScimError::new(
                 501,
                 format!("/{} is not part of Omni's SCIM API, which this gateway forwards to", route.endpoint.label()),
@@ -332,6 +331,10 @@ impl Exchange {
         let Pending { mut route, forwarded, public, mut changes, matches_nothing, mut projection } = pending;
         let planned = if matches_nothing {
             Ok(Planned::Answer(empty_list()))
+        } else if let Endpoint::Discovery(endpoint, id) = &route.endpoint {
+            // RFC 7644 §4: answered by the edge, which describes itself; nothing goes upstream.
+            crate::scim::discovery::answer(&self.config, &public, *endpoint, id.as_deref())
+                .map(|document| Planned::Answer(Response::scim_json(200, &document)))
         } else {
             prepare_body(&self.config, &mut route, &mut projection, body.as_deref().unwrap_or_default(), &mut changes)
         };
@@ -458,6 +461,7 @@ fn canonical_query(
         return Ok((None, Projection::default()));
     }
     let projection = policy.contract_query(&mut query);
+    query.cap_count();
     let canonical = query.to_query_string();
     if canonical != route.query {
         changes.note(Normalisation::QueryReencoded);

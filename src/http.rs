@@ -60,6 +60,15 @@ pub struct Response {
 }
 
 impl Response {
+    /// An answer the edge builds itself: a JSON document as `application/scim+json`.
+    pub fn scim_json(status: u16, document: &serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".to_string(), SCIM_MEDIA_TYPE.to_string())],
+            body: serde_json::to_vec(document).unwrap_or_default(),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }

@@ -173,6 +173,19 @@ impl Policy {
             || self.allowed.iter().any(|a| a.strip_prefix(top.as_str()).is_some_and(|r| r.starts_with('.')))
     }
 
+    /// Whether an attribute (or, with `sub_attribute`, a sub-attribute) passes the edge in both
+    /// directions: a client may send it and sees it in responses. What the discovery endpoints
+    /// publish. A profile that strips nothing passes everything, read-only attributes included.
+    pub fn exposes(&self, attr: &AttrRef) -> bool {
+        if self.strips_nothing {
+            return true;
+        }
+        match attr.sub_attribute {
+            Some(_) => self.allows(attr),
+            None => self.allows_any_part(attr),
+        }
+    }
+
     /// Keeps only the mapped sub-attributes of a complex value (or of each item of a multi-valued
     /// one) of `attr`.
     pub fn strip_sub_attributes(&self, attr: &AttrRef, value: &mut Value, changes: &mut Changes) {

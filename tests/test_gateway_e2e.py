@@ -316,12 +316,15 @@ def test_the_filter_logs_one_line_per_request_without_secrets(gateway):
         assert secret not in log
 
 
-def test_discovery_and_search_reach_the_upstream_under_the_rfc_profile(gateway_factory, scim_upstream):
+def test_under_the_rfc_profile_discovery_is_answered_at_the_edge_and_search_reaches_the_upstream(
+    gateway_factory, scim_upstream
+):
     from conftest import plugin_with_profile
     from upstream_recorder import UpstreamRecorder
 
     recorder = UpstreamRecorder(scim_upstream).start()
     gateway = gateway_factory("envoy-rfc", recorder.port, recorder, plugin_with_profile("rfc"))
+    mark = gateway.recorder.mark()
     config = requests.get(f"{gateway.base}/ServiceProviderConfig", headers=AUTH)
     assert config.status_code == 200
     assert config.json()["patch"]["supported"] is True
@@ -329,6 +332,7 @@ def test_discovery_and_search_reach_the_upstream_under_the_rfc_profile(gateway_f
     assert schema.status_code == 200 and schema.json()["id"] == "urn:ietf:params:scim:schemas:core:2.0:User"
     assert requests.get(f"{gateway.base}/ResourceTypes", headers=AUTH).json()["totalResults"] == 2
     assert_scim_error(requests.get(f"{gateway.base}/Schemas?filter=x", headers=AUTH), 400)
+    assert gateway.recorder.since(mark) == [], "discovery is answered at the edge (tests/test_discovery.py)"
 
     name = unique("searched") + "@example.com"
     requests.post(f"{gateway.base}/Users", headers=SCIM_JSON, json=new_user(name))
@@ -354,9 +358,10 @@ def test_discovery_and_search_reach_the_upstream_under_the_rfc_profile(gateway_f
     recorder.stop()
 
 
-def test_under_the_omni_profile_discovery_is_not_forwarded_and_search_becomes_a_get(gateway):
+def test_under_the_omni_profile_discovery_is_answered_at_the_edge_and_search_becomes_a_get(gateway):
     mark = gateway.recorder.mark()
-    assert_scim_error(requests.get(f"{gateway.base}/ServiceProviderConfig", headers=AUTH), 501)
+    config = requests.get(f"{gateway.base}/ServiceProviderConfig", headers=AUTH)
+    assert config.status_code == 200 and config.json()["sort"] == {"supported": False}
     root_search = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": 'userName eq "x@y.z"'}
     assert_scim_error(requests.post(f"{gateway.base}/.search", headers=SCIM_JSON, json=root_search), 501)
     assert gateway.recorder.since(mark) == []

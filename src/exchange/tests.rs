@@ -586,3 +586,73 @@ fn oversized_and_5xx_upstream_answers_are_counted_and_latency_recorded() {
     assert!(host.counters.contains(&"scim_edge.upstream.failures.status_5xx".to_string()));
     assert!(host.counters.contains(&"scim_edge.requests.Users_id.GET".to_string()));
 }
+
+#[test]
+fn discovery_is_answered_at_the_edge_under_both_profiles() {
+    for config in [config(), omni()] {
+        let mut host = FakeHost::request("GET", "/api/scim/v2/ServiceProviderConfig");
+        host.set("x-forwarded-proto", "https");
+        send_to(Rc::clone(&config), &mut host, 1000);
+        assert!(host.dispatched.is_empty(), "no callout");
+        assert_eq!(host.response().status, 200);
+        let spc = host.error_body();
+        assert_eq!(spc["bulk"]["maxPayloadSize"], 2048);
+        assert_eq!(spc["filter"]["maxResults"], crate::scim::query::MAX_RESULTS);
+        assert_eq!(spc["meta"]["location"], "https://edge.example/api/scim/v2/ServiceProviderConfig");
+
+        let mut host = FakeHost::request("GET", "/api/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User");
+        send_to(Rc::clone(&config), &mut host, 1000);
+        assert!(host.dispatched.is_empty());
+        assert_eq!(host.error_body()["id"], "urn:ietf:params:scim:schemas:core:2.0:User");
+
+        let mut host = FakeHost::request("GET", "/api/scim/v2/ResourceTypes");
+        send_to(Rc::clone(&config), &mut host, 1000);
+        assert!(host.dispatched.is_empty());
+        assert_eq!(host.error_body()["totalResults"], 2);
+    }
+}
+
+#[test]
+fn discovery_keeps_authentication_routing_and_query_rules() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/ServiceProviderConfig");
+    host.unset("authorization");
+    send_to(omni(), &mut host, 1000);
+    assert_eq!(host.response().status, 401);
+
+    let cases = [
+        ("GET", "/api/scim/v2/Schemas/urn:nope", 404),
+        ("GET", "/api/scim/v2/ResourceTypes/Agent", 404),
+        ("GET", "/api/scim/v2/ServiceProviderConfig/x", 404),
+        ("DELETE", "/api/scim/v2/Schemas", 405),
+        ("GET", "/api/scim/v2/Schemas?filter=id%20eq%20%22x%22", 400),
+    ];
+    for (method, path, status) in cases {
+        let mut host = FakeHost::request(method, path);
+        send_to(omni(), &mut host, 1000);
+        assert_eq!(host.response().status, status, "{method} {path}");
+        assert_eq!(host.error_body()["status"], status.to_string());
+        assert!(host.dispatched.is_empty());
+    }
+}
+
+#[test]
+fn root_search_is_still_501_under_omni() {
+    let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/.search").with_body(body);
+    send_to(omni(), &mut host, 1000);
+    assert_eq!(host.response().status, 501);
+    assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn a_count_above_the_maximum_is_reduced_before_it_goes_upstream() {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users?count=5000&startIndex=3");
+    host.upstream_answers(200, "application/scim+json", "{}");
+    round_trip(&mut host);
+    assert_eq!(host.dispatched[0].header(":path"), Some("/v2/Users?startIndex=3&count=100"));
+
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users?count=7");
+    host.upstream_answers(200, "application/scim+json", "{}");
+    round_trip(&mut host);
+    assert_eq!(host.dispatched[0].header(":path"), Some("/v2/Users?count=7"));
+}

@@ -3,6 +3,7 @@
 
 pub mod schema;
 
+pub mod discovery;
 pub mod filter;
 pub mod normalisation;
 pub mod patch;

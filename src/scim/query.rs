@@ -214,7 +214,20 @@ pub fn parse_query(raw: &str, method: Method, collection: bool, schema: &Resourc
     Ok(query)
 }
 
+/// The most resources one page holds at the edge: RFC 7643 §5 `filter.maxResults` in
+/// `/ServiceProviderConfig`, and the cap on `count` (Omni's default page size).
+pub const MAX_RESULTS: u64 = 100;
+
 impl Query {
+    /// Reduces a `count` above [`MAX_RESULTS`] to it: the edge never asks the upstream for a page
+    /// larger than it announces (RFC 7644 §3.4.2.4: the service provider MAY return fewer results
+    /// than `count` asks for).
+    pub fn cap_count(&mut self) {
+        if let Some(count) = self.count.as_mut() {
+            *count = (*count).min(MAX_RESULTS);
+        }
+    }
+
     /// The canonical query string, without `?`: parameters in a fixed order (filter, startIndex,
     /// count, sortBy, sortOrder, attributes, excludedAttributes), canonical names and values,
     /// every byte outside RFC 3986's unreserved set percent-encoded (a space is `%20`). In the

@@ -55,6 +55,7 @@ pub fn prepare_search<'p>(
                 if !policy.restrict_query(&mut parsed, changes) {
                     return Ok(None);
                 }
+                parsed.cap_count();
                 return Ok(Some((parsed, policy)));
             }
             Err(error) => {
