@@ -196,7 +196,11 @@ def envoy_ready(admin_port: int) -> bool:
         return response.status == 200
 
 
-def start_envoy(config: dict, admin_port: int, run_dir: Path, name: str = "envoy", on_line=None) -> Service:
+def start_envoy(
+    config: dict, admin_port: int, run_dir: Path, name: str = "envoy", on_line=None, extra_args: tuple[str, ...] = ()
+) -> Service:
+    """Envoy on `config`; `extra_args` are appended to its command line (for example
+    `("--component-log-level", "wasm:debug")`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -208,6 +212,7 @@ def start_envoy(config: dict, admin_port: int, run_dir: Path, name: str = "envoy
             "--concurrency", "2",
             "--disable-hot-restart",  # several Envoys may run side by side (tests, a make run)
             "--log-level", "info",
+            *extra_args,
         ],
         run_dir / f"{name}.log",
         env=envoy_env(),

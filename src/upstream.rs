@@ -244,6 +244,14 @@ pub fn relay(
     if status == 401 {
         return Err(UpstreamFailure::CredentialRejected);
     }
+    if status == 429 && (!json || serde_json::from_slice::<serde::de::IgnoredAny>(&reply.body).is_err()) {
+        // A throttling answer stays one, whatever its body: the client must keep the Retry-After.
+        let mut error = ScimError::new(429, "The upstream SCIM service is rate limiting this gateway");
+        if let Some((_, value)) = reply.headers.iter().find(|(name, _)| name == "retry-after") {
+            error = error.with_header("retry-after", value.clone());
+        }
+        return Ok(error.into_response());
+    }
     if !(200..=599).contains(&status) {
         return Err(UpstreamFailure::Malformed);
     }
@@ -471,6 +479,15 @@ mod tests {
         }
         let reset = UpstreamReply::default();
         assert_eq!(relay_as_is(reset), Err(UpstreamFailure::Reset));
+    }
+
+    #[test]
+    fn a_plain_text_429_stays_a_429_with_its_retry_after() {
+        let mut throttled = reply(429, "text/plain", "Too Many Requests");
+        throttled.headers = vec![("retry-after".into(), "5".into())];
+        let response = relay_as_is(throttled).unwrap();
+        assert_eq!((response.status, response.header("retry-after")), (429, Some("5")));
+        assert_eq!(response.header("content-type"), Some("application/scim+json"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ assert what reached the upstream (and that nothing did). It can also misbehave o
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -20,15 +21,55 @@ class Recorded:
     body: bytes
 
 
+SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+def scim_error_body(status: int, detail: str) -> bytes:
+    return json.dumps({"schemas": [SCIM_ERROR_SCHEMA], "status": str(status), "detail": detail}).encode()
+
+
+def list_response_of_size(size: int) -> bytes:
+    """A SCIM ListResponse of one user, padded (in `displayName`) to at least `size` bytes."""
+
+    def body(padding: int) -> bytes:
+        user = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "id": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+            "userName": "big@example.com",
+            "displayName": "x" * padding,
+        }
+        listed = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": 1,
+            "startIndex": 1,
+            "itemsPerPage": 1,
+            "Resources": [user],
+        }
+        return json.dumps(listed).encode()
+
+    return body(max(0, size - len(body(0))))
+
+
 class UpstreamRecorder:
     """Listens on 127.0.0.1:<port>; `behaviour` decides what happens to each request:
     "forward" (to the real upstream), "close" (drop the connection unanswered), "hang" (answer
-    nothing for `hang_seconds`), "html" (a 200 text/html page)."""
+    nothing for `hang_seconds`), "html" (a 200 text/html page),
+    "throttle" (429 with a SCIM error body and `Retry-After: <retry_after>`, no header when
+    `retry_after` is None), "throttle_text" (429 text/plain, same header rule),
+    "error_json" (`error_status`, default 500, with a SCIM error body),
+    "error_text" (`error_status` with a text/plain page),
+    "reset_mid_body" (200 with headers and a Content-Length, half the body, then the connection
+    closed), "big" (200 with a SCIM ListResponse of `big_bytes` bytes or more),
+    "slow" (forward after `slow_seconds`)."""
 
     def __init__(self, target_port: int | None):
         self.target_port = target_port
         self.behaviour = "forward"
         self.hang_seconds = 3.0
+        self.retry_after: str | None = "7"
+        self.error_status = 500
+        self.big_bytes = 8192
+        self.slow_seconds = 0.3
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         recorder = self
@@ -54,13 +95,32 @@ class UpstreamRecorder:
                     self.close_connection = True
                     return
                 if behaviour == "html":
-                    page = b"<html><body>maintenance</body></html>"
+                    return self.answer(200, "text/html", b"<html><body>maintenance</body></html>")
+                if behaviour in ("throttle", "throttle_text"):
+                    extra = {"retry-after": recorder.retry_after} if recorder.retry_after is not None else {}
+                    if behaviour == "throttle":
+                        body = scim_error_body(429, "Too many requests")
+                        return self.answer(429, "application/scim+json", body, extra)
+                    return self.answer(429, "text/plain", b"Too Many Requests", extra)
+                if behaviour == "error_json":
+                    body = scim_error_body(recorder.error_status, "The user store failed")
+                    return self.answer(recorder.error_status, "application/scim+json", body)
+                if behaviour == "error_text":
+                    return self.answer(recorder.error_status, "text/plain", b"Internal Server Error")
+                if behaviour == "reset_mid_body":
+                    body = scim_error_body(200, "x" * 200)  # any JSON; only half of it is sent
                     self.send_response(200)
-                    self.send_header("content-type", "text/html")
-                    self.send_header("content-length", str(len(page)))
+                    self.send_header("content-type", "application/scim+json")
+                    self.send_header("content-length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(page)
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
                     return
+                if behaviour == "big":
+                    return self.answer(200, "application/scim+json", list_response_of_size(recorder.big_bytes))
+                if behaviour == "slow":
+                    time.sleep(recorder.slow_seconds)
                 upstream = http.client.HTTPConnection("127.0.0.1", recorder.target_port, timeout=10)
                 forwarded = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body or None, headers=forwarded)
@@ -74,6 +134,15 @@ class UpstreamRecorder:
                 self.end_headers()
                 self.wfile.write(payload)
                 upstream.close()
+
+            def answer(self, status: int, content_type: str, body: bytes, extra: dict[str, str] | None = None):
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 

@@ -40,7 +40,7 @@ impl RootContext for Root {
         // Follow Envoy's level for the wasm component (`--component-log-level wasm:debug` shows
         // the debug lines, such as each stripped attribute's name), read when the plugin loads.
         proxy_wasm::set_log_level(hostcalls::get_log_level().unwrap_or(LogLevel::Info));
-        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+        let bytes = match hostcall::buffer(BufferType::PluginConfiguration, 0, size) {
             Ok(bytes) => bytes.unwrap_or_default(),
             Err(status) => {
                 log::error!("scim-edge: cannot read the plugin configuration: {status:?}");
@@ -174,19 +174,21 @@ struct HostCalls {
 
 impl Host for HostCalls {
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name).ok().flatten()
+        hostcall::header_value(MapType::HttpRequestHeaders, name).ok().flatten()
     }
 
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size).ok().flatten()
+        hostcall::buffer(BufferType::HttpRequestBody, 0, size).ok().flatten()
     }
 
     fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, name).ok().flatten()
+        // A callout that failed after its response started has no headers: Envoy answers
+        // BadArgument, which reads here as absent (and so as a reset).
+        hostcall::header_value(MapType::HttpCallResponseHeaders, name).ok().flatten()
     }
 
     fn upstream_response_body(&self, size: usize) -> Option<Vec<u8>> {
-        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size).ok().flatten()
+        hostcall::buffer(BufferType::HttpCallResponseBody, 0, size).ok().flatten()
     }
 
     fn dispatch(&mut self, call: &UpstreamCall) -> Result<u32, String> {
