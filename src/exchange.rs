@@ -240,9 +240,9 @@ impl Exchange {
         };
         let key = self.config.upstream.budget_key();
         for _ in 0..BUDGET_ATTEMPTS {
-            let (stored, cas) = host.shared_get(&key);
+            let (stored, cas) = host.shared_get(key);
             let bucket = limit.back_off(stored.as_deref().and_then(Bucket::decode), now_ms, retry_after_s);
-            if host.shared_set(&key, &bucket.encode(), cas) != SharedWrite::Conflict {
+            if host.shared_set(key, &bucket.encode(), cas) != SharedWrite::Conflict {
                 return;
             }
         }
@@ -259,10 +259,10 @@ impl Exchange {
         let key = self.config.upstream.budget_key();
         let mut decision = Decision::Allow;
         for _ in 0..BUDGET_ATTEMPTS {
-            let (stored, cas) = host.shared_get(&key);
+            let (stored, cas) = host.shared_get(key);
             let (bucket, taken) = limit.take(stored.as_deref().and_then(Bucket::decode), now_ms);
             decision = taken;
-            match host.shared_set(&key, &bucket.encode(), cas) {
+            match host.shared_set(key, &bucket.encode(), cas) {
                 SharedWrite::Stored => return decision,
                 SharedWrite::Conflict => continue,
                 SharedWrite::Failed => {

@@ -22,6 +22,13 @@ pub const RELAYED_RESPONSE_HEADERS: &[&str] = &["etag", "location", "content-loc
 
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
+/// A digest of cluster and credential, so neither the credential nor anything that reveals it is
+/// stored in shared data.
+fn budget_key(cluster: &str, bearer_token: &str) -> String {
+    let digest = crate::auth::sha256_hex(format!("{cluster}\n{bearer_token}").as_bytes());
+    format!("scim_edge.budget.{}", digest.get(..16).unwrap_or_default())
+}
+
 /// Where the gateway sends SCIM calls: an Envoy cluster, the `:authority` and base path the
 /// upstream expects, the callout timeout and the upstream's own bearer credential.
 #[derive(Clone, PartialEq, Eq)]
@@ -35,6 +42,10 @@ pub struct Upstream {
     authorization: String,
     /// Largest response body relayed; larger ones are a 502.
     pub max_response_bytes: usize,
+    /// Shared-data key of this credential's request budget (see [`Upstream::budget_key`]).
+    budget_key: String,
+    /// `://{authority}{base_path}`: how the upstream's own URLs show in its bodies.
+    url_marker: String,
 }
 
 impl fmt::Debug for Upstream {
@@ -88,14 +99,14 @@ impl Upstream {
             timeout,
             authorization: format!("Bearer {bearer_token}"),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            budget_key: budget_key(cluster, bearer_token),
+            url_marker: format!("://{authority}{base_path}"),
         }
     }
 
-    /// The shared-data key of this upstream credential's request budget: a digest, so neither the
-    /// credential nor anything that reveals it is stored.
-    pub fn budget_key(&self) -> String {
-        let digest = crate::auth::sha256_hex(format!("{}\n{}", self.cluster, self.authorization).as_bytes());
-        format!("scim_edge.budget.{}", digest.get(..16).unwrap_or_default())
+    /// The shared-data key of this upstream credential's request budget.
+    pub fn budget_key(&self) -> &str {
+        &self.budget_key
     }
 
     /// The upstream path of a route: `/api/scim/v2/Users/7?x` at the edge is `{base_path}/Users/7?x`.
@@ -310,8 +321,8 @@ fn rewrite_body(
     strip: Option<&Policy>,
     projection: Option<&Projection>,
 ) -> Vec<u8> {
-    let marker = format!("://{}{}", upstream.authority, upstream.base_path);
-    let has_urls = public.0.is_some() && body.windows(marker.len()).any(|w| w.eq_ignore_ascii_case(marker.as_bytes()));
+    let marker = upstream.url_marker.as_bytes();
+    let has_urls = public.0.is_some() && body.windows(marker.len()).any(|w| w.eq_ignore_ascii_case(marker));
     if !has_urls && strip.is_none() && projection.is_none() {
         return body;
     }
