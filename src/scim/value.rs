@@ -2,6 +2,7 @@
 //! rules, with the normalisations that make a value canonical (string booleans, attribute case,
 //! nulls). Shared by resource bodies and PATCH values.
 
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
@@ -30,8 +31,9 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ScimError> {
     }
     // serde_json bounds its own recursion (128 levels), so parsing hostile nesting cannot exhaust
     // the stack; its messages give a position, never the text.
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        invalid_syntax(format!("The request body is not valid JSON (line {}, column {})", e.line(), e.column()))
+    let Strict(value) = serde_json::from_slice(body).map_err(|e| {
+        let what = if e.to_string().starts_with(DUPLICATE_KEY) { "has a duplicate key" } else { "is not valid JSON" };
+        invalid_syntax(format!("The request body {what} (line {}, column {})", e.line(), e.column()))
     })?;
     if depth(&value) > MAX_DEPTH {
         return Err(invalid_syntax(format!("The request body is nested deeper than {MAX_DEPTH} levels")));
@@ -53,6 +55,76 @@ pub fn take_message_schema(document: &mut Map<String, Value>, urn: &str) -> Resu
     match urns.as_deref() {
         Some([Some(declared)]) if declared.eq_ignore_ascii_case(urn) => Ok(()),
         _ => Err(invalid_value(format!("'schemas' must be [\"{urn}\"]"))),
+    }
+}
+
+const DUPLICATE_KEY: &str = "duplicate key";
+
+/// A JSON value whose objects have no duplicate keys. RFC 8259 §4 leaves the meaning of a repeated
+/// name to each parser; two `userName`s in one body would let the gateway and the upstream read
+/// different users, so such a body is refused.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(value).map(Value::Number).ok_or_else(|| E::custom("number out of range"))
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.insert(key, value).is_some() {
+                return Err(de::Error::custom(DUPLICATE_KEY));
+            }
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -249,6 +321,30 @@ mod tests {
     fn values_never_appear_in_errors() {
         let (result, _) = check("emails", json!([{"value": {"secret": "hunter2"}}]));
         assert!(!result.unwrap_err().detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        for body in [
+            &br#"{"userName":"a","userName":"admin"}"#[..],
+            br#"{"name":{"givenName":"a","givenName":"b"}}"#,
+            br#"{"emails":[{"value":"a"},{"value":"b","value":"c"}]}"#,
+        ] {
+            let error = parse_object(body).unwrap_err();
+            assert!(error.detail.starts_with("The request body has a duplicate key (line 1"), "{}", error.detail);
+            assert!(!error.detail.contains("admin"));
+        }
+        // Same names in different objects are fine.
+        assert!(parse_object(br#"{"a":{"value":1},"b":{"value":2}}"#).is_ok());
+    }
+
+    #[test]
+    fn huge_numbers_are_invalid_json_and_long_integers_are_kept() {
+        assert!(parse_object(br#"{"a":1e999}"#).unwrap_err().detail.contains("not valid JSON"));
+        // Beyond 64 bits an integer is read as the nearest double, as serde_json does.
+        let parsed = parse_object(br#"{"a":12345678901234567890123}"#).unwrap();
+        assert_eq!(parsed["a"].as_f64(), Some(1.2345678901234568e22));
+        assert_eq!(parse_object(br#"{"a":-5,"b":1.5,"c":[true,null,"x"]}"#).unwrap().len(), 3);
     }
 
     #[test]
