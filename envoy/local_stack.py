@@ -197,10 +197,16 @@ def envoy_ready(admin_port: int) -> bool:
 
 
 def start_envoy(
-    config: dict, admin_port: int, run_dir: Path, name: str = "envoy", on_line=None, extra_args: tuple[str, ...] = ()
+    config: dict,
+    admin_port: int,
+    run_dir: Path,
+    name: str = "envoy",
+    on_line=None,
+    extra_args: tuple[str, ...] = (),
+    concurrency: int = 2,
 ) -> Service:
-    """Envoy on `config`; `extra_args` are appended to its command line (for example
-    `("--component-log-level", "wasm:debug")`)."""
+    """Envoy on `config` with `concurrency` workers; `extra_args` are appended to its command line
+    (for example `("--component-log-level", "wasm:debug")`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / f"{name}.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -209,7 +215,7 @@ def start_envoy(
         [
             bin_path("envoy"),
             "-c", str(config_path),
-            "--concurrency", "2",
+            "--concurrency", str(concurrency),
             "--disable-hot-restart",  # several Envoys may run side by side (tests, a make run)
             "--log-level", "info",
             *extra_args,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ def list_response_of_size(size: int) -> bytes:
     return body(max(0, size - len(body(0))))
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # a cut connection is the point of some tests
+        pass
+
+
 class UpstreamRecorder:
     """Listens on 127.0.0.1:<port>; `behaviour` decides what happens to each request:
     "forward" (to the real upstream), "close" (drop the connection unanswered), "hang" (answer
@@ -60,7 +66,9 @@ class UpstreamRecorder:
     "error_text" (`error_status` with a text/plain page),
     "reset_mid_body" (200 with headers and a Content-Length, half the body, then the connection
     closed), "big" (200 with a SCIM ListResponse of `big_bytes` bytes or more),
-    "slow" (forward after `slow_seconds`)."""
+    "slow" (forward after `slow_seconds`), "flap" (every other request dropped unanswered, as
+    "close", the others forwarded). `down()` makes it an upstream that is not there (the port
+    refuses connections, open connections are cut) until `up()`."""
 
     def __init__(self, target_port: int | None):
         self.target_port = target_port
@@ -72,6 +80,8 @@ class UpstreamRecorder:
         self.slow_seconds = 0.3
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
+        self._flaps = 0
+        self._connections: set[socket.socket] = set()
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,6 +89,19 @@ class UpstreamRecorder:
 
             def log_message(self, *args):  # keep test output quiet
                 pass
+
+            def setup(self):
+                super().setup()
+                with recorder._lock:
+                    recorder._connections.add(self.connection)
+
+            def finish(self):
+                with recorder._lock:
+                    recorder._connections.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:  # cut by down()
+                    pass
 
             def handle_one(self):
                 length = int(self.headers.get("content-length") or 0)
@@ -121,6 +144,13 @@ class UpstreamRecorder:
                     return self.answer(200, "application/scim+json", list_response_of_size(recorder.big_bytes))
                 if behaviour == "slow":
                     time.sleep(recorder.slow_seconds)
+                if behaviour == "flap":
+                    with recorder._lock:
+                        recorder._flaps += 1
+                        drop = recorder._flaps % 2 == 1
+                    if drop:
+                        self.close_connection = True
+                        return
                 upstream = http.client.HTTPConnection("127.0.0.1", recorder.target_port, timeout=10)
                 forwarded = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body or None, headers=forwarded)
@@ -146,18 +176,42 @@ class UpstreamRecorder:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._handler = Handler
+        self._serve(0)
+
+    def _serve(self, port: int) -> None:
+        self.server = _QuietServer(("127.0.0.1", port), self._handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, name="recorder", daemon=True)
+        self._running = False
 
     def start(self) -> "UpstreamRecorder":
         self._thread.start()
+        self._running = True
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._running:
+            self.server.shutdown()
+            self._running = False
         self.server.server_close()
+
+    def down(self) -> None:
+        """Gone: the port refuses connections and every open connection is cut."""
+        self.stop()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def up(self) -> None:
+        """Back on the same port after `down()`."""
+        self._serve(self.port)
+        self.start()
 
     def mark(self) -> int:
         """A position in the record; `since(mark)` returns what came after it."""

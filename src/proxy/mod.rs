@@ -101,11 +101,23 @@ impl Context for Filter {
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        #[cfg(feature = "fault-injection")]
+        inject_fault(&self.host);
         action(self.exchange.on_request_headers(&mut self.host, end_of_stream))
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         action(self.exchange.on_request_body(&mut self.host, body_size, end_of_stream))
+    }
+}
+
+/// Test builds only (`--features fault-injection`, never `make build`): `x-scim-edge-fault: panic`
+/// kills the VM, so tests/test_faults.py can prove what Envoy does when the filter dies.
+#[cfg(feature = "fault-injection")]
+#[allow(clippy::panic)] // the one deliberate panic: it is the fault being injected
+fn inject_fault(host: &HostCalls) {
+    if host.request_header("x-scim-edge-fault").as_deref() == Some(b"panic".as_slice()) {
+        panic!("scim-edge: fault injected (x-scim-edge-fault: panic)");
     }
 }
 

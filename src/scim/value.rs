@@ -31,6 +31,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ScimError> {
     }
     // serde_json bounds its own recursion (128 levels), so parsing hostile nesting cannot exhaust
     // the stack; its messages give a position, never the text.
+    check_number_precision(body)?;
     let Strict(value) = serde_json::from_slice(body).map_err(|e| {
         let what = if e.to_string().starts_with(DUPLICATE_KEY) { "has a duplicate key" } else { "is not valid JSON" };
         invalid_syntax(format!("The request body {what} (line {}, column {})", e.line(), e.column()))
@@ -56,6 +57,72 @@ pub fn take_message_schema(document: &mut Map<String, Value>, urn: &str) -> Resu
         Some([Some(declared)]) if declared.eq_ignore_ascii_case(urn) => Ok(()),
         _ => Err(invalid_value(format!("'schemas' must be [\"{urn}\"]"))),
     }
+}
+
+/// Numbers the gateway forwards exactly as written: integers of at most 18 digits, and decimals
+/// of at most 15 significant digits scaled by at most 10^±22 — the range where parsing into an
+/// IEEE double and printing it back is exact. Anything else would reach the upstream changed (a
+/// 100-digit integer as 1e100, 1.5e-400 as 0), so it is refused; RFC 8259 §6 lets implementations
+/// limit the range and precision of numbers.
+const MAX_INTEGER_DIGITS: usize = 18;
+const MAX_DECIMAL_DIGITS: usize = 15;
+const MAX_DECIMAL_SCALE: i64 = 22;
+
+/// A lexical pass over the numbers outside strings (see [`MAX_INTEGER_DIGITS`]).
+fn check_number_precision(body: &[u8]) -> Result<(), ScimError> {
+    let mut index = 0;
+    let mut in_string = false;
+    while let Some(&b) = body.get(index) {
+        if in_string {
+            match b {
+                b'\\' => index += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            index += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+        } else if b.is_ascii_digit() {
+            let start = index;
+            while body.get(index).is_some_and(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+')) {
+                index += 1;
+            }
+            if !number_is_exact(body.get(start..index).unwrap_or_default()) {
+                return Err(invalid_value(format!(
+                    "A number in the body has more digits or a larger exponent than the gateway forwards exactly \
+                     ({MAX_INTEGER_DIGITS}-digit integers, {MAX_DECIMAL_DIGITS}-digit decimals up to 10^±{MAX_DECIMAL_SCALE}); \
+                     send it as a string"
+                )));
+            }
+            continue;
+        }
+        index += 1;
+    }
+    Ok(())
+}
+
+/// Whether a JSON number (without its sign) survives a round trip through `f64`/`i64` unchanged.
+fn number_is_exact(number: &[u8]) -> bool {
+    let (mantissa, exponent) = match number.iter().position(|c| matches!(c, b'e' | b'E')) {
+        Some(at) => (number.get(..at).unwrap_or_default(), number.get(at + 1..)),
+        None => (number, None),
+    };
+    let (whole, fraction) = match mantissa.iter().position(|c| *c == b'.') {
+        Some(at) => (mantissa.get(..at).unwrap_or_default(), mantissa.get(at + 1..).unwrap_or_default()),
+        None => (mantissa, &b""[..]),
+    };
+    let significant = whole.iter().chain(fraction).skip_while(|c| **c == b'0').count();
+    if exponent.is_none() && fraction.is_empty() {
+        return significant <= MAX_INTEGER_DIGITS;
+    }
+    let exponent: i64 = exponent
+        .and_then(|e| std::str::from_utf8(e).ok())
+        .map_or(Some(0), |e| e.trim_start_matches('+').parse().ok())
+        .unwrap_or(i64::MAX);
+    let scale = exponent.saturating_sub(i64::try_from(fraction.len()).unwrap_or(i64::MAX));
+    significant <= MAX_DECIMAL_DIGITS && scale.abs() <= MAX_DECIMAL_SCALE
 }
 
 const DUPLICATE_KEY: &str = "duplicate key";
@@ -339,12 +406,25 @@ mod tests {
     }
 
     #[test]
-    fn huge_numbers_are_invalid_json_and_long_integers_are_kept() {
-        assert!(parse_object(br#"{"a":1e999}"#).unwrap_err().detail.contains("not valid JSON"));
-        // Beyond 64 bits an integer is read as the nearest double, as serde_json does.
-        let parsed = parse_object(br#"{"a":12345678901234567890123}"#).unwrap();
-        assert_eq!(parsed["a"].as_f64(), Some(1.2345678901234568e22));
-        assert_eq!(parse_object(br#"{"a":-5,"b":1.5,"c":[true,null,"x"]}"#).unwrap().len(), 3);
+    fn numbers_travel_as_written_or_are_refused() {
+        for number in ["0", "-7", "123456789012345678", "0.000123456789", "1.5e-20", "2E+22", "-0.5", "1e2", "3.14159"]
+        {
+            let parsed = parse_object(format!(r#"{{"a":{number}}}"#).as_bytes()).unwrap();
+            let expected: f64 = number.parse().unwrap();
+            assert_eq!(parsed["a"].as_f64(), Some(expected), "{number}");
+            let forwarded = serde_json::to_string(&parsed["a"]).unwrap();
+            assert_eq!(forwarded.parse::<f64>().unwrap(), expected, "{number} -> {forwarded}");
+        }
+        let hundred_digits = "9".repeat(100);
+        for number in
+            ["1234567890123456789", &hundred_digits, "1.5e-400", "1e999", "1.5e-300", "0.1234567890123456", "1e23"]
+        {
+            let error = parse_object(format!(r#"{{"a":{number}}}"#).as_bytes()).unwrap_err();
+            assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{number}");
+        }
+        // Digits inside strings are text, whatever their length.
+        let quoted = format!(r#"{{"a":"{hundred_digits}","b\"{hundred_digits}":1}}"#);
+        assert!(parse_object(quoted.as_bytes()).is_ok());
     }
 
     #[test]
