@@ -11,13 +11,15 @@ WASM   := target/wasm32-wasip1/release/scim_edge.wasm
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 WASM_TEST_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e compliance clean
+.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e compliance soak fuzz clean
 
 help:
 	@echo "make run    start scim2-server and Envoy with the scim-edge filter (Ctrl-C stops them)"
 	@echo "make test   lint, native unit tests, the same tests in wasm under Node, Envoy end to end"
 	@echo "make build  build the filter ($(WASM)) and print its size"
 	@echo "make compliance  scim2-tester and scim-sanity, directly against scim2-server and through the gateway"
+	@echo "make soak   SOAK_SECONDS (600) of Entra-shaped load through Envoy with wrk"
+	@echo "make fuzz   every cargo-fuzz target for FUZZ_SECONDS (180) each"
 	@echo "make setup  install the Rust targets, the project venv and the wasm test runner"
 
 setup: toolchain venv $(WASM_TEST_RUNNER)
@@ -67,6 +69,19 @@ e2e: build venv
 # SCIM checkers (scim2-tester, scim-sanity) directly against scim2-server and through the gateway.
 compliance: build venv
 	$(PY) tests/compliance.py
+
+# Load: Entra-shaped traffic through Envoy with wrk for SOAK_SECONDS (600), results in .run/soak/.
+# Not part of `make test`. docs/robustness.md has the measured figures.
+soak: build venv
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(PY) tests/soak.py
+
+# Fuzzing: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (180) each, two at a time; prints
+# execs, exec/s and coverage per target. Not part of `make test`, which runs the fuzz corpus and
+# regressions natively (tests/fuzz_regressions.rs). Options: fuzz/run.sh, fuzz/README.md.
+FUZZ_SECONDS ?= 180
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 clean:
 	cargo clean

@@ -301,6 +301,9 @@ fn policy(
     let mut allowed = Policy::base(profile, resource_type);
     for (index, name) in add.iter().enumerate() {
         let field = format!("mapping.{key}.add[{index}]");
+        if profile == Profile::Omni && resource_type == ResourceType::Group {
+            return Err(error(&field, "Omni's SCIM API takes only displayName and members on groups"));
+        }
         let attr = resolve_attr(schema, name)
             .ok_or_else(|| error(&field, format!("unknown attribute for the {} profile", profile.as_str())))?;
         if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)

@@ -7,7 +7,9 @@ use serde_json::{json, Map, Value};
 use super::filter::{parse_patch_path, resolve_attr, PatchPath};
 use super::normalisation::{Changes, Normalisation};
 use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, OMNI_USER_ATTRIBUTE_URN, PATCH_OP_URN};
-use super::value::{check_attribute, check_single, invalid_syntax, invalid_value, parse_object, take_message_schema};
+use super::value::{
+    check_attribute, check_single, invalid_syntax, invalid_value, parse_object, shown, take_message_schema,
+};
 use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
 use crate::route::ResourceType;
 use crate::scim_error::{ScimError, ScimType};
@@ -110,7 +112,8 @@ fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, 
                     shaped.push(json!({"op": "replace", "path": path, "value": null}));
                 } else {
                     return Err(invalid_value(format!(
-                        "Omni's SCIM API takes a value in every user operation: '{path}' cannot be removed, replace it instead"
+                        "Omni's SCIM API takes a value in every user operation: '{}' cannot be removed, replace it instead",
+                        shown(&path)
                     )));
                 }
             }
@@ -118,7 +121,8 @@ fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, 
             (ResourceType::Group, "remove", Some(path), _) if path.starts_with("members[value eq ") => shaped.push(operation),
             (ResourceType::Group, "remove", Some(path), _) => {
                 return Err(invalid_value(format!(
-                    "Omni's SCIM API removes group members one at a time (members[value eq \"<id>\"]): '{path}' cannot be removed"
+                    "Omni's SCIM API removes group members one at a time (members[value eq \"<id>\"]): '{}' cannot be removed",
+                    shown(&path)
                 )))
             }
             (ResourceType::Group, "add" | "replace", Some(path), Some(value)) if path == "members" => {
@@ -138,7 +142,7 @@ fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, 
             (ResourceType::Group, _, path, _) => {
                 return Err(invalid_value(format!(
                     "Omni's SCIM API cannot apply this group operation ({op} {})",
-                    path.as_deref().unwrap_or("without a path")
+                    path.as_deref().map_or("without a path".to_string(), shown)
                 )))
             }
         }
@@ -218,7 +222,7 @@ fn prepare_operation(
                 PatchPath::Attr(attr) if attr.sub_attribute.is_none() => {
                     check_attribute(attr.attribute, value, &attr.canonical(), changes)?
                 }
-                _ => Some(check_single(path.target(), value, &path.to_canonical(), changes)?),
+                _ => Some(check_single(path.target(), value, &shown(&path.to_canonical()), changes)?),
             };
             if let Some(value) = value {
                 out.push(json!({"op": op.as_str(), "path": path.to_canonical(), "value": value}));
@@ -243,7 +247,7 @@ fn remove(
     if path.target().required {
         return Err(ScimError::bad_request(
             ScimType::Mutability,
-            format!("{at}: '{}' is required and cannot be removed", path.to_canonical()),
+            format!("{at}: '{}' is required and cannot be removed", shown(&path.to_canonical())),
         ));
     }
     let canonical = path.to_canonical();
@@ -414,7 +418,7 @@ fn whole_extension(
 }
 
 fn unknown(at: &str, name: &str) -> ScimError {
-    ScimError::bad_request(ScimType::InvalidPath, format!("{at}: unknown attribute '{name}'"))
+    ScimError::bad_request(ScimType::InvalidPath, format!("{at}: unknown attribute '{}'", shown(name)))
 }
 
 /// RFC 7644 §3.5.2: an operation on a `readOnly` attribute fails with `mutability`.
@@ -427,7 +431,7 @@ fn writable(at: &str, path: &PatchPath) -> Result<(), ScimError> {
     if read_only {
         return Err(ScimError::bad_request(
             ScimType::Mutability,
-            format!("{at}: '{}' is read-only", path.to_canonical()),
+            format!("{at}: '{}' is read-only", shown(&path.to_canonical())),
         ));
     }
     Ok(())

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
 use super::schema::{AttrRef, Mutability, ResourceSchema, Schema};
-use super::value::{check_attribute, invalid_syntax, invalid_value, parse_object};
+use super::value::{check_attribute, invalid_syntax, invalid_value, parse_object, shown};
 use crate::http::Method;
 use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
 use crate::route::ResourceType;
@@ -68,7 +68,7 @@ pub fn prepare_resource(
                 put_core_attribute(policy, &mut core, method, resource_id, name, value, changes)?;
             }
             Some((None, name)) => put_core_attribute(policy, &mut core, method, resource_id, name, value, changes)?,
-            None => return Err(invalid_value(format!("Unknown attribute '{key}'"))),
+            None => return Err(invalid_value(format!("Unknown attribute '{}'", shown(&key)))),
         }
     }
 
@@ -182,7 +182,7 @@ fn put_core_attribute(
     changes: &mut Changes,
 ) -> Result<(), ScimError> {
     let Some(found) = policy.schema.core_attribute(name) else {
-        return Err(invalid_value(format!("Unknown attribute '{name}'")));
+        return Err(invalid_value(format!("Unknown attribute '{}'", shown(name))));
     };
     let attribute = found.attribute;
     if attribute.name != name {
@@ -237,7 +237,7 @@ fn put_extension_attribute(
             changes.strip(UNLISTED_CUSTOM.to_string());
             return Ok(());
         }
-        return Err(invalid_value(format!("Unknown attribute '{}:{name}'", extension.id)));
+        return Err(invalid_value(format!("Unknown attribute '{}'", shown(&format!("{}:{name}", extension.id)))));
     };
     if attribute.name != name {
         changes.note(Normalisation::AttributeCase);

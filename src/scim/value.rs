@@ -16,6 +16,22 @@ pub const MAX_DEPTH: usize = 32;
 /// Most values accepted in one multi-valued attribute (or one PATCH value list).
 pub const MAX_VALUES: usize = 10_000;
 
+/// An attribute path as an error detail shows it: a value filter's contents (the client's values)
+/// are left out, `emails[…].primary`, and a long name is cut.
+pub fn shown(path: &str) -> String {
+    const MAX: usize = 100;
+    let redacted = match (path.find('['), path.rfind(']')) {
+        (Some(open), Some(close)) if open < close => {
+            format!("{}[…]{}", path.get(..open).unwrap_or_default(), path.get(close + 1..).unwrap_or_default())
+        }
+        _ => path.to_string(),
+    };
+    match redacted.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", redacted.get(..end).unwrap_or_default()),
+        None => redacted,
+    }
+}
+
 pub fn invalid_value(detail: impl Into<String>) -> ScimError {
     ScimError::bad_request(ScimType::InvalidValue, detail)
 }
@@ -388,6 +404,14 @@ mod tests {
     fn values_never_appear_in_errors() {
         let (result, _) = check("emails", json!([{"value": {"secret": "hunter2"}}]));
         assert!(!result.unwrap_err().detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn shown_paths_leave_filter_values_out() {
+        assert_eq!(shown(r#"emails[value eq "ada@example.com"].primary"#), "emails[…].primary");
+        assert_eq!(shown(r#"members[value eq "a]b"]"#), "members[…]");
+        assert_eq!(shown("name.givenName"), "name.givenName");
+        assert_eq!(shown(&"x".repeat(300)).chars().count(), 101);
     }
 
     #[test]
