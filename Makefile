@@ -11,7 +11,7 @@ WASM   := target/wasm32-wasip1/release/scim_edge.wasm
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 WASM_TEST_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 
-.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e compliance soak fuzz clean
+.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e compliance soak bench microbench fuzz clean
 
 help:
 	@echo "make run    start scim2-server and Envoy with the scim-edge filter (Ctrl-C stops them)"
@@ -19,6 +19,8 @@ help:
 	@echo "make build  build the filter ($(WASM)) and print its size"
 	@echo "make compliance  scim2-tester and scim-sanity, directly against scim2-server and through the gateway"
 	@echo "make soak   SOAK_SECONDS (600) of Entra-shaped load through Envoy with wrk"
+	@echo "make bench  plain Envoy vs a minimal wasm filter vs scim-edge under wrk, then make microbench"
+	@echo "make microbench  the core pipeline natively on the same request mix (criterion, allocations)"
 	@echo "make fuzz   every cargo-fuzz target for FUZZ_SECONDS (180) each"
 	@echo "make setup  install the Rust targets, the project venv and the wasm test runner"
 
@@ -75,6 +77,19 @@ compliance: build venv
 soak: build venv
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) tests/soak.py
+
+# Performance (docs/performance.md): (a) Envoy routing straight to the upstream, (b) a minimal
+# token-check-and-callout wasm filter, (c) scim-edge, side by side on one fast upstream stand-in
+# with the soak's Entra-shaped wrk mix (bench/bench.py: BENCH_SECONDS 10, BENCH_ROUNDS 3,
+# BENCH_CONNECTIONS 4,16,64), then the native micro-benchmark. Results in .run/bench/, the plot in
+# docs/performance.png. Not part of `make test`.
+bench: build venv
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	$(PY) bench/bench.py
+	cargo bench --bench pipeline
+
+microbench:
+	cargo bench --bench pipeline
 
 # Fuzzing: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (180) each, two at a time; prints
 # execs, exec/s and coverage per target. Not part of `make test`, which runs the fuzz corpus and

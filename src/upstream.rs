@@ -321,8 +321,7 @@ fn rewrite_body(
     strip: Option<&Policy>,
     projection: Option<&Projection>,
 ) -> Vec<u8> {
-    let marker = upstream.url_marker.as_bytes();
-    let has_urls = public.0.is_some() && body.windows(marker.len()).any(|w| w.eq_ignore_ascii_case(marker));
+    let has_urls = public.0.is_some() && contains_ignore_ascii_case(&body, upstream.url_marker.as_bytes());
     if !has_urls && strip.is_none() && projection.is_none() {
         return body;
     }
@@ -339,6 +338,17 @@ fn rewrite_body(
         rewrite_urls(&mut document, upstream, public);
     }
     serde_json::to_vec(&document).unwrap_or(body)
+}
+
+/// Whether `haystack` holds `needle` (which starts with `:`), ASCII case-insensitively. It jumps
+/// from one `:` to the next with memchr instead of comparing at every byte: this runs on every
+/// relayed body.
+fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    memchr::memchr_iter(first, haystack)
+        .any(|at| haystack.get(at..at + needle.len()).is_some_and(|candidate| candidate.eq_ignore_ascii_case(needle)))
 }
 
 fn rewrite_urls(document: &mut serde_json::Value, upstream: &Upstream, public: &PublicBase) {
@@ -540,6 +550,14 @@ mod tests {
         assert_eq!(group["members"][1]["$ref"], "https://elsewhere.example/v2/Users/u2");
         assert_eq!(group["members"][2]["$ref"], "../Users/u3");
         assert_eq!(group["displayName"], "http://scim-upstream/v2/Users/not-a-url-attribute");
+    }
+
+    #[test]
+    fn the_marker_search_is_case_insensitive_and_bounded() {
+        assert!(contains_ignore_ascii_case(b"x://Scim-Upstream/v2/Users", b"://scim-upstream/v2"));
+        assert!(!contains_ignore_ascii_case(b"x://scim-upstream/v3", b"://scim-upstream/v2"));
+        assert!(!contains_ignore_ascii_case(b"ends with :", b"://scim-upstream/v2"));
+        assert!(contains_ignore_ascii_case(b"", b""));
     }
 
     #[test]
