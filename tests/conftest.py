@@ -68,10 +68,22 @@ def scim_upstream(run_dir):
     service.stop()
 
 
-def start_gateway(run_dir: Path, name: str, upstream_port: int, recorder: UpstreamRecorder, plugin=None) -> Gateway:
+def start_gateway(
+    run_dir: Path,
+    name: str,
+    upstream_port: int,
+    recorder: UpstreamRecorder,
+    plugin=None,
+    *,
+    wasm: Path = stack.WASM,
+    extra_args: tuple = (),
+    concurrency: int = 2,
+) -> Gateway:
+    """Envoy with the shipped configuration (other ports; optionally another plugin configuration,
+    wasm build, Envoy arguments or worker count) in front of `upstream_port`."""
     listen, admin = stack.free_port(), stack.free_port()
-    config = stack.render(listen_port=listen, admin_port=admin, upstream_port=upstream_port, plugin=plugin)
-    envoy = stack.start_envoy(config, admin, run_dir, name=name)
+    config = stack.render(listen_port=listen, admin_port=admin, upstream_port=upstream_port, plugin=plugin, wasm=wasm)
+    envoy = stack.start_envoy(config, admin, run_dir, name=name, extra_args=extra_args, concurrency=concurrency)
     _running_envoys.append(envoy)
     origin = f"http://127.0.0.1:{listen}"
     return Gateway(f"{origin}{stack.SCIM_PREFIX}", origin, f"http://127.0.0.1:{admin}", recorder, envoy)

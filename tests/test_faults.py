@@ -443,12 +443,7 @@ def fault_wasm() -> Path:
 
 @contextlib.contextmanager
 def edge_with_wasm(run_dir, name: str, recorder: UpstreamRecorder, wasm: Path, concurrency: int = 2):
-    listen, admin = stack.free_port(), stack.free_port()
-    config = stack.render(listen_port=listen, admin_port=admin, upstream_port=recorder.port, wasm=wasm)
-    envoy = stack.start_envoy(config, admin, run_dir, name=name, concurrency=concurrency)
-    conftest._running_envoys.append(envoy)
-    origin = f"http://127.0.0.1:{listen}"
-    gateway = conftest.Gateway(f"{origin}{P}", origin, f"http://127.0.0.1:{admin}", recorder, envoy)
+    gateway = conftest.start_gateway(run_dir, name, recorder.port, recorder, wasm=wasm, concurrency=concurrency)
     gateway.vms_created = wasm_stats(gateway)[VMS_CREATED]
     try:
         yield gateway

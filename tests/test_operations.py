@@ -71,13 +71,8 @@ def edge(
     """A gateway like conftest's (upstream: the recorder, unless `upstream_port`), plus Envoy
     command-line arguments; it knows how many wasm VMs Envoy had created once it was ready (the
     baseline for `assert_vm_never_failed`)."""
-    listen, admin = stack.free_port(), stack.free_port()
     upstream_port = recorder.port if upstream_port is None else upstream_port
-    config = stack.render(listen_port=listen, admin_port=admin, upstream_port=upstream_port, plugin=plugin)
-    envoy = stack.start_envoy(config, admin, run_dir, name=name, extra_args=extra_args)
-    conftest._running_envoys.append(envoy)
-    origin = f"http://127.0.0.1:{listen}"
-    gateway = conftest.Gateway(f"{origin}{stack.SCIM_PREFIX}", origin, f"http://127.0.0.1:{admin}", recorder, envoy)
+    gateway = conftest.start_gateway(run_dir, name, upstream_port, recorder, plugin, extra_args=extra_args)
     gateway.vms_created = wasm_stats(gateway)[VMS_CREATED]
     try:
         yield gateway
