@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod exchange;
+pub mod header_map;
 pub mod http;
 pub mod mapping;
 pub mod metrics;

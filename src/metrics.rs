@@ -47,24 +47,44 @@ impl Histogram {
     }
 }
 
-/// An endpoint label as a counter name segment: `Users/{id}` is `Users_id`, `.search` is `search`.
-fn label_segment(label: &str) -> String {
-    label.chars().filter(|c| !matches!(c, '{' | '}' | '.')).map(|c| if c == '/' { '_' } else { c }).collect()
-}
-
 impl Counter<'_> {
     pub fn name(&self) -> String {
-        match self {
-            Counter::Requests => format!("{PREFIX}.requests"),
-            Counter::AuthAccepted(token) => format!("{PREFIX}.auth.accepted.{token}"),
-            Counter::AuthRejected(reason) => format!("{PREFIX}.auth.rejected.{}", reason.as_str()),
-            Counter::Responses(class) => format!("{PREFIX}.responses.{class}"),
-            Counter::UpstreamFailures(kind) => format!("{PREFIX}.upstream.failures.{}", kind.as_str()),
-            Counter::Invalid(scim_type) => format!("{PREFIX}.invalid.{}", scim_type.as_str()),
-            Counter::Normalised(kind) => format!("{PREFIX}.normalised.{}", kind.as_str()),
-            Counter::Stripped(name) => format!("{PREFIX}.stripped.{name}"),
-            Counter::Endpoint(label, method) => format!("{PREFIX}.requests.{}.{method}", label_segment(label)),
-            Counter::RateLimited => format!("{PREFIX}.rate_limited"),
+        let mut name = String::new();
+        self.write_name(&mut name);
+        name
+    }
+
+    /// Writes the name into `out` (cleared first): the adapter reuses one buffer for every
+    /// increment, so counting allocates nothing once the buffer has grown.
+    pub fn write_name(&self, out: &mut String) {
+        out.clear();
+        out.push_str(PREFIX);
+        let (kind, detail) = match self {
+            Counter::Requests => ("requests", None),
+            Counter::AuthAccepted(token) => ("auth.accepted", Some(*token)),
+            Counter::AuthRejected(reason) => ("auth.rejected", Some(reason.as_str())),
+            Counter::Responses(class) => ("responses", Some(*class)),
+            Counter::UpstreamFailures(kind) => ("upstream.failures", Some(kind.as_str())),
+            Counter::Invalid(scim_type) => ("invalid", Some(scim_type.as_str())),
+            Counter::Normalised(kind) => ("normalised", Some(kind.as_str())),
+            Counter::Stripped(name) => ("stripped", Some(*name)),
+            Counter::Endpoint(label, method) => {
+                // `Users/{id}` is `Users_id`, `.search` is `search`.
+                out.push_str(".requests.");
+                out.extend(
+                    label.chars().filter(|c| !matches!(c, '{' | '}' | '.')).map(|c| if c == '/' { '_' } else { c }),
+                );
+                out.push('.');
+                out.push_str(method);
+                return;
+            }
+            Counter::RateLimited => ("rate_limited", None),
+        };
+        out.push('.');
+        out.push_str(kind);
+        if let Some(detail) = detail {
+            out.push('.');
+            out.push_str(detail);
         }
     }
 }
@@ -82,5 +102,11 @@ mod tests {
         assert_eq!(Counter::AuthRejected(AuthFailure::Missing).name(), "scim_edge.auth.rejected.missing");
         assert_eq!(Counter::Responses("4xx").name(), "scim_edge.responses.4xx");
         assert_eq!(Counter::UpstreamFailures(UpstreamFailure::Timeout).name(), "scim_edge.upstream.failures.timeout");
+        assert_eq!(Counter::Endpoint("Users/{id}", "PATCH").name(), "scim_edge.requests.Users_id.PATCH");
+        assert_eq!(Counter::Endpoint(".search", "POST").name(), "scim_edge.requests.search.POST");
+        assert_eq!(Counter::RateLimited.name(), "scim_edge.rate_limited");
+        let mut reused = String::from("left over");
+        Counter::Stripped("emails").write_name(&mut reused);
+        assert_eq!(reused, "scim_edge.stripped.emails");
     }
 }

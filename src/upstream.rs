@@ -267,12 +267,17 @@ pub fn relay(
         return Err(UpstreamFailure::Malformed);
     }
     let mut headers = Vec::with_capacity(reply.headers.len() + 1);
-    if !reply.body.is_empty() {
-        if !json || serde_json::from_slice::<serde::de::IgnoredAny>(&reply.body).is_err() {
-            return Err(UpstreamFailure::Malformed);
-        }
+    let success = (200..300).contains(&status);
+    let strip = policy.filter(|_| success);
+    let projection = Some(projection).filter(|p| success && !p.is_empty());
+    let body = if reply.body.is_empty() {
+        reply.body
+    } else if !json {
+        return Err(UpstreamFailure::Malformed);
+    } else {
         headers.push(("content-type".to_string(), SCIM_MEDIA_TYPE.to_string()));
-    }
+        rewrite_body(reply.body, upstream, public, strip, projection).ok_or(UpstreamFailure::Malformed)?
+    };
     for (name, value) in reply.headers {
         if name == "location" || name == "content-location" {
             if let Some(rewritten) = rewrite_location(&value, &upstream.base_path, public) {
@@ -282,10 +287,6 @@ pub fn relay(
             headers.push((name, value));
         }
     }
-    let success = (200..300).contains(&status);
-    let strip = policy.filter(|_| success);
-    let projection = Some(projection).filter(|p| success && !p.is_empty());
-    let body = rewrite_body(reply.body, upstream, public, strip, projection);
     Ok(Response { status, headers, body })
 }
 
@@ -312,22 +313,21 @@ fn envoy_local_reply(status: u16, body: &[u8]) -> Option<UpstreamFailure> {
 /// Rewrites a response body: the mapping strips what the client may not see (a resource, or each
 /// resource of a ListResponse, keeps `id`, `schemas`, `meta` and its mapped attributes), and the
 /// upstream's own URLs — `meta.location` (RFC 7643 §3.1) and `$ref` values — point at the
-/// gateway, so clients never see, or follow, the internal address. A body that needs neither is
-/// returned as it came, without parsing.
+/// gateway, so clients never see, or follow, the internal address. The body is parsed once: a
+/// body that needs neither is only checked to be JSON and returned as it came. `None` when it is
+/// not JSON.
 fn rewrite_body(
     body: Vec<u8>,
     upstream: &Upstream,
     public: &PublicBase,
     strip: Option<&Policy>,
     projection: Option<&Projection>,
-) -> Vec<u8> {
+) -> Option<Vec<u8>> {
     let has_urls = public.0.is_some() && contains_ignore_ascii_case(&body, upstream.url_marker.as_bytes());
     if !has_urls && strip.is_none() && projection.is_none() {
-        return body;
+        return serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok().then_some(body);
     }
-    let Ok(mut document) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return body;
-    };
+    let mut document = serde_json::from_slice::<serde_json::Value>(&body).ok()?;
     if let Some(policy) = strip {
         policy.strip_response(&mut document);
     }
@@ -337,7 +337,7 @@ fn rewrite_body(
     if has_urls {
         rewrite_urls(&mut document, upstream, public);
     }
-    serde_json::to_vec(&document).unwrap_or(body)
+    Some(serde_json::to_vec(&document).unwrap_or(body))
 }
 
 /// Whether `haystack` holds `needle` (which starts with `:`), ASCII case-insensitively. It jumps

@@ -6,7 +6,7 @@
 
 mod hostcall;
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -17,10 +17,14 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 
 use crate::config::Config;
 use crate::exchange::{Exchange, Flow, Host, SharedWrite};
+use crate::header_map::HeaderMap;
 use crate::http::Response;
 use crate::metrics::{Counter, Histogram};
 use crate::scim_error::ScimError;
 use crate::upstream::UpstreamCall;
+
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -78,7 +82,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let host = HostCalls { counters: Rc::clone(&self.counters) };
+        let host = HostCalls::new(Rc::clone(&self.counters));
         Some(match &self.config {
             Some(config) => Box::new(Filter { exchange: Exchange::new(Rc::clone(config), context_id), host }),
             // Envoy refuses a plugin whose on_configure failed, so this is a should-not-happen;
@@ -146,6 +150,8 @@ impl HttpContext for Unconfigured {
 #[derive(Default)]
 struct Counters {
     ids: HashMap<String, u32>,
+    /// The name being looked up, reused across increments.
+    name: String,
 }
 
 impl Counters {
@@ -182,11 +188,27 @@ impl Counters {
 /// [`Host`] over the real proxy-wasm host calls.
 struct HostCalls {
     counters: Rc<RefCell<Counters>>,
+    /// The request's headers, read in one host call on the first lookup (the filter reads them
+    /// only while handling the request headers).
+    request_headers: OnceCell<Option<HeaderMap>>,
+    /// The callout answer's headers, likewise (one callout per stream).
+    response_headers: OnceCell<Option<HeaderMap>>,
+}
+
+impl HostCalls {
+    fn new(counters: Rc<RefCell<Counters>>) -> Self {
+        HostCalls { counters, request_headers: OnceCell::new(), response_headers: OnceCell::new() }
+    }
+}
+
+/// A header from a map read once per stream: `cache` holds the whole map after the first lookup.
+fn cached_header(cache: &OnceCell<Option<HeaderMap>>, map_type: MapType, name: &str) -> Option<Vec<u8>> {
+    cache.get_or_init(|| hostcall::header_map(map_type).ok().flatten()).as_ref()?.get(name).map(<[u8]>::to_vec)
 }
 
 impl Host for HostCalls {
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        hostcall::header_value(MapType::HttpRequestHeaders, name).ok().flatten()
+        cached_header(&self.request_headers, MapType::HttpRequestHeaders, name)
     }
 
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
@@ -196,7 +218,7 @@ impl Host for HostCalls {
     fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
         // A callout that failed after its response started has no headers: Envoy answers
         // BadArgument, which reads here as absent (and so as a reset).
-        hostcall::header_value(MapType::HttpCallResponseHeaders, name).ok().flatten()
+        cached_header(&self.response_headers, MapType::HttpCallResponseHeaders, name)
     }
 
     fn upstream_response_body(&self, size: usize) -> Option<Vec<u8>> {
@@ -217,7 +239,10 @@ impl Host for HostCalls {
 
     fn count(&mut self, counter: Counter<'_>) {
         if let Ok(mut counters) = self.counters.try_borrow_mut() {
-            counters.increment(&counter.name());
+            let mut name = std::mem::take(&mut counters.name);
+            counter.write_name(&mut name);
+            counters.increment(&name);
+            counters.name = name;
         }
     }
 
