@@ -20,7 +20,7 @@ help:
 	@echo "make compliance  scim2-tester and scim-sanity, directly against scim2-server and through the gateway"
 	@echo "make soak   SOAK_SECONDS (600) of Entra-shaped load through Envoy with wrk"
 	@echo "make bench  plain Envoy vs a minimal wasm filter vs scim-edge under wrk, then make microbench"
-	@echo "make microbench  the core pipeline natively on the same request mix (criterion, allocations)"
+	@echo "make microbench  the core pipeline on the same request mix, natively (criterion, allocations) and under V8"
 	@echo "make fuzz   every cargo-fuzz target for FUZZ_SECONDS (180) each"
 	@echo "make setup  install the Rust targets, the project venv and the wasm test runner"
 
@@ -86,10 +86,16 @@ soak: build venv
 bench: build venv
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) bench/bench.py
-	cargo bench --bench pipeline
+	$(MAKE) --no-print-directory microbench
 
-microbench:
+# The pipeline micro-benchmark twice: natively (criterion, allocations) and compiled to
+# wasm32-wasip1 under Node's V8 with TurboFan only, as Envoy runs the filter (no host calls).
+microbench: toolchain
 	cargo bench --bench pipeline
+	@wasm=$$(cargo bench --quiet --no-run --target wasm32-wasip1 --bench pipeline --message-format=json \
+	    | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable")][-1])'); \
+	  echo "pipeline under V8 (node --no-liftoff): $$wasm"; \
+	  node --no-liftoff --no-warnings bench/wasm-pipeline.mjs "$$wasm" --bench
 
 # Fuzzing: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (180) each, two at a time; prints
 # execs, exec/s and coverage per target. Not part of `make test`, which runs the fuzz corpus and

@@ -4,6 +4,10 @@
 //!
 //!     cargo bench --bench pipeline        # `make microbench`; `make bench` runs it too
 //!
+//! `make microbench` also builds it for wasm32-wasip1 and runs it under Node's V8 with TurboFan
+//! only (bench/wasm-pipeline.mjs), the engine and tier Envoy runs the filter with: the same table,
+//! so the cost of the pipeline itself inside V8 shows apart from Envoy's host calls.
+//!
 //! Criterion times each request kind (`pipeline/<kind>`). Then a table of its own: per kind and for
 //! the weighted mix, ns/request, allocations and bytes allocated per request (a counting global
 //! allocator), and the time and allocations of each callback, so it shows where they go.
@@ -18,6 +22,7 @@
 //! The configuration is the shipped envoy/envoy.yaml's plugin configuration (omni profile), with
 //! `rate_limit` raised as in `make bench`; the upstream answers are bench/standin's.
 
+#[cfg(not(target_family = "wasm"))]
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -25,6 +30,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+#[cfg(not(target_family = "wasm"))]
 use criterion::Criterion;
 use scim_edge::config::Config;
 use scim_edge::exchange::{Exchange, Flow, Host, SharedWrite};
@@ -35,11 +41,13 @@ use scim_edge::upstream::UpstreamCall;
 // ------------------------------------------------------------------------------------------------
 // Counting allocator
 
+#[cfg(not(target_family = "wasm"))]
 struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(not(target_family = "wasm"))]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Relaxed);
@@ -56,6 +64,9 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+// Under wasm32-wasip1 (`make wasm-microbench`) the filter's own allocator serves and nothing is
+// counted: the library installs it.
+#[cfg(not(target_family = "wasm"))]
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
@@ -459,6 +470,7 @@ fn exchange(config: &Rc<Config>, case: &Case, host: &mut BenchHost, id: u32, pha
     host.status
 }
 
+#[cfg(not(target_family = "wasm"))]
 fn criterion_benches(c: &mut Criterion, config: &Rc<Config>, cases: &[Case]) {
     let mut group = c.benchmark_group("pipeline");
     for case in cases {
@@ -537,6 +549,9 @@ fn table(config: &Rc<Config>, cases: &[Case], n: u64) {
         mix_bytes / weights,
     );
     println!("(ns include the timing marks around each callback; criterion's figures above have none)");
+    if cfg!(target_family = "wasm") {
+        println!("(under wasm the filter's allocator serves and allocations are not counted: see the native table)");
+    }
 }
 
 fn main() {
@@ -546,11 +561,15 @@ fn main() {
     let cases = cases();
     // `cargo bench` passes --bench; `cargo test --benches` does not: a quick smoke run then.
     let full = std::env::args().any(|a| a == "--bench");
+    #[cfg(not(target_family = "wasm"))]
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    criterion_benches(&mut criterion, &config, &cases);
-    criterion.final_summary();
+    #[cfg(not(target_family = "wasm"))]
+    {
+        criterion_benches(&mut criterion, &config, &cases);
+        criterion.final_summary();
+    }
     table(&config, &cases, if full { 20_000 } else { 10 });
 }

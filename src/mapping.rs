@@ -198,7 +198,7 @@ impl Policy {
                     let sub = attr.attribute.sub_attribute(name);
                     let keep = sub.is_some_and(|sub| self.allows(&AttrRef { sub_attribute: Some(sub), ..*attr }));
                     if !keep {
-                        changes.strip(stripped_name(&format!("{}.{name}", attr.top_level())));
+                        changes.strip_with(|| stripped_name(&format!("{}.{name}", attr.top_level())));
                     }
                     keep
                 });
@@ -288,7 +288,7 @@ impl Policy {
     /// Strips a response body: a resource, or each resource of a ListResponse, keeps `id`,
     /// `schemas`, `meta` and its mapped attributes; `schemas` keeps the URNs still in use.
     pub fn strip_response(&self, body: &mut Value) {
-        let mut ignored = Changes::default();
+        let mut ignored = Changes::untracked();
         match body.get_mut("Resources") {
             Some(Value::Array(resources)) => resources.iter_mut().for_each(|r| self.strip_resource(r, &mut ignored)),
             _ => self.strip_resource(body, &mut ignored),
@@ -301,61 +301,62 @@ impl Policy {
         let Value::Object(map) = resource else {
             return;
         };
-        let keys: Vec<String> = map.keys().cloned().collect();
-        for key in keys {
+        map.retain(|key, value| {
             if key == "schemas" {
-                continue;
+                return true;
             }
-            if let Some(extension) = self.schema.extension(&key) {
-                if let Some(Value::Object(inner)) = map.get_mut(&key) {
-                    inner.retain(|name, value| {
-                        let keep = match extension.attribute(name) {
-                            Some(attribute) => {
-                                let attr = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
-                                let keep = self.allows_any_part(&attr);
-                                if keep {
-                                    self.strip_sub_attributes(&attr, value, changes);
-                                }
-                                keep
+            if let Some(extension) = self.schema.extension(key) {
+                let Value::Object(inner) = value else {
+                    return false;
+                };
+                inner.retain(|name, value| {
+                    let keep = match extension.attribute(name) {
+                        Some(attribute) => {
+                            let attr = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
+                            let keep = self.allows_any_part(&attr);
+                            if keep {
+                                self.strip_sub_attributes(&attr, value, changes);
                             }
-                            None => false,
-                        };
-                        if !keep {
-                            changes.strip(match extension.attribute(name) {
-                                Some(_) => stripped_name(&format!("{}:{name}", extension.id)),
-                                None => UNLISTED_CUSTOM.to_string(),
-                            });
+                            keep
                         }
-                        keep
-                    });
-                    if inner.is_empty() {
-                        map.remove(&key);
+                        None => false,
+                    };
+                    if !keep {
+                        changes.strip_with(|| match extension.attribute(name) {
+                            Some(_) => stripped_name(&format!("{}:{name}", extension.id)),
+                            None => UNLISTED_CUSTOM.to_string(),
+                        });
                     }
-                } else {
-                    map.remove(&key);
-                }
-                continue;
+                    keep
+                });
+                return !inner.is_empty();
             }
-            let attr = self.schema.core_attribute(&key);
-            match attr.filter(|a| self.allows_any_part(a)) {
+            match self.schema.core_attribute(key).filter(|a| self.allows_any_part(a)) {
                 Some(attr) => {
-                    if let Some(value) = map.get_mut(&key) {
-                        self.strip_sub_attributes(&attr, value, changes);
-                    }
+                    self.strip_sub_attributes(&attr, value, changes);
+                    true
                 }
                 None => {
-                    map.remove(&key);
-                    changes.strip(stripped_name(&key));
+                    changes.strip_with(|| stripped_name(key));
+                    false
                 }
             }
-        }
-        let present: Vec<String> = map.keys().cloned().collect();
-        if let Some(Value::Array(schemas)) = map.get_mut("schemas") {
-            schemas.retain(|urn| {
-                urn.as_str().is_some_and(|urn| {
-                    self.schema.extension(urn).is_none() || present.iter().any(|k| k.eq_ignore_ascii_case(urn))
+        });
+        // An extension URN stays in `schemas` only while the resource still carries the extension.
+        let listed: Vec<bool> = match map.get("schemas") {
+            Some(Value::Array(schemas)) => schemas
+                .iter()
+                .map(|urn| {
+                    urn.as_str().is_some_and(|urn| {
+                        self.schema.extension(urn).is_none() || map.keys().any(|k| k.eq_ignore_ascii_case(urn))
+                    })
                 })
-            });
+                .collect(),
+            _ => return,
+        };
+        if let Some(Value::Array(schemas)) = map.get_mut("schemas") {
+            let mut listed = listed.into_iter();
+            schemas.retain(|_| listed.next().unwrap_or(false));
         }
     }
 }

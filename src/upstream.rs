@@ -323,8 +323,11 @@ fn rewrite_body(
     strip: Option<&Policy>,
     projection: Option<&Projection>,
 ) -> Option<Vec<u8>> {
-    let has_urls = public.0.is_some() && contains_ignore_ascii_case(&body, upstream.url_marker.as_bytes());
-    if !has_urls && strip.is_none() && projection.is_none() {
+    // Stripping or projecting walks the parsed document anyway, and the URL rewrite with it; only
+    // a body relayed as it came is searched for the upstream's address first.
+    let reshaped = strip.is_some() || projection.is_some();
+    let has_urls = public.0.is_some() && (reshaped || contains_url(&body, upstream.url_marker.as_bytes()));
+    if !has_urls && !reshaped {
         return serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok().then_some(body);
     }
     let mut document = serde_json::from_slice::<serde_json::Value>(&body).ok()?;
@@ -340,15 +343,13 @@ fn rewrite_body(
     Some(serde_json::to_vec(&document).unwrap_or(body))
 }
 
-/// Whether `haystack` holds `needle` (which starts with `:`), ASCII case-insensitively. It jumps
-/// from one `:` to the next with memchr instead of comparing at every byte: this runs on every
-/// relayed body.
-fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else {
-        return true;
-    };
-    memchr::memchr_iter(first, haystack)
-        .any(|at| haystack.get(at..at + needle.len()).is_some_and(|candidate| candidate.eq_ignore_ascii_case(needle)))
+/// Whether `haystack` holds `marker` (`://authority/base`), the authority and path ASCII
+/// case-insensitively. It jumps from one `://` to the next with memchr's substring search: this
+/// runs on every body relayed unchanged, and JSON has a `:` after every key.
+fn contains_url(haystack: &[u8], marker: &[u8]) -> bool {
+    const SEPARATOR: &[u8] = b"://";
+    memchr::memmem::find_iter(haystack, SEPARATOR)
+        .any(|at| haystack.get(at..at + marker.len()).is_some_and(|candidate| candidate.eq_ignore_ascii_case(marker)))
 }
 
 fn rewrite_urls(document: &mut serde_json::Value, upstream: &Upstream, public: &PublicBase) {
@@ -554,10 +555,11 @@ mod tests {
 
     #[test]
     fn the_marker_search_is_case_insensitive_and_bounded() {
-        assert!(contains_ignore_ascii_case(b"x://Scim-Upstream/v2/Users", b"://scim-upstream/v2"));
-        assert!(!contains_ignore_ascii_case(b"x://scim-upstream/v3", b"://scim-upstream/v2"));
-        assert!(!contains_ignore_ascii_case(b"ends with :", b"://scim-upstream/v2"));
-        assert!(contains_ignore_ascii_case(b"", b""));
+        assert!(contains_url(b"x://Scim-Upstream/v2/Users", b"://scim-upstream/v2"));
+        assert!(!contains_url(b"x://scim-upstream/v3", b"://scim-upstream/v2"));
+        assert!(!contains_url(b"ends with :", b"://scim-upstream/v2"));
+        assert!(contains_url(br#"{"a":"http://other/v2","b":"HTTP://SCIM-UPSTREAM/v2/x"}"#, b"://scim-upstream/v2"));
+        assert!(!contains_url(br#"{"a":"http://other/v2","b":1}"#, b"://scim-upstream/v2"));
     }
 
     #[test]

@@ -63,6 +63,8 @@ impl Normalisation {
 pub struct Changes {
     kinds: Vec<Normalisation>,
     stripped: Vec<String>,
+    /// Stripped attributes are not recorded (relayed answers: nothing counts them).
+    untracked: bool,
 }
 
 impl Changes {
@@ -80,9 +82,21 @@ impl Changes {
         self.kinds.is_empty()
     }
 
+    /// Changes whose stripped attributes nobody reads: their names are not even built.
+    pub fn untracked() -> Changes {
+        Changes { untracked: true, ..Changes::default() }
+    }
+
     pub fn strip(&mut self, name: String) {
-        if !self.stripped.contains(&name) {
+        if !self.untracked && !self.stripped.contains(&name) {
             self.stripped.push(name);
+        }
+    }
+
+    /// [`Changes::strip`] with the name built only when it is recorded.
+    pub fn strip_with(&mut self, name: impl FnOnce() -> String) {
+        if !self.untracked {
+            self.strip(name());
         }
     }
 
