@@ -520,8 +520,9 @@ fn prepare_body(
         }
         _ => return Ok(Planned::Forward(None)),
     };
-    serde_json::to_vec(&prepared)
-        .map(|body| Planned::Forward(Some(body)))
+    let mut forwarded = Vec::with_capacity(body.len());
+    serde_json::to_writer(&mut forwarded, &prepared)
+        .map(|()| Planned::Forward(Some(forwarded)))
         .map_err(|_| ScimError::bad_request(ScimType::InvalidValue, "The request body could not be re-encoded"))
 }
 

@@ -340,7 +340,12 @@ fn rewrite_body(
     if has_urls {
         rewrite_urls(&mut document, upstream, public);
     }
-    Some(serde_json::to_vec(&document).unwrap_or(body))
+    // Written into a buffer the size of the body it replaces: no growth steps on the way.
+    let mut rewritten = Vec::with_capacity(body.len() + body.len() / 8);
+    Some(match serde_json::to_writer(&mut rewritten, &document) {
+        Ok(()) => rewritten,
+        Err(_) => body,
+    })
 }
 
 /// Whether `haystack` holds `marker` (`://authority/base`), the authority and path ASCII
