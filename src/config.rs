@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::auth::{is_token68, TokenEntry, TokenSet};
-use crate::mapping::{Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
+use crate::mapping::{retain_strings, Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
 use crate::ratelimit::RateLimit;
 use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
@@ -346,7 +346,7 @@ fn policy(
             }
         }
         let below = format!("{canonical}.");
-        allowed.retain(|a| *a != canonical && !a.starts_with(&below));
+        retain_strings(&mut allowed, &mut |a| *a != canonical && !a.starts_with(&below));
     }
     let strips_nothing = profile == Profile::Rfc && remove.is_empty();
     Ok(Policy::new(schema, profile, allowed, system, strips_nothing))

@@ -528,17 +528,12 @@ fn prepare_body(
 
 /// An empty ListResponse (RFC 7644 §3.4.2), for queries that can match nothing.
 fn empty_list() -> Response {
-    let body = serde_json::json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": 0,
-        "startIndex": 1,
-        "itemsPerPage": 0,
-        "Resources": [],
-    });
+    // The same bytes serde_json writes for this document (its members in key order).
+    const BODY: &str = r#"{"Resources":[],"itemsPerPage":0,"schemas":["urn:ietf:params:scim:api:messages:2.0:ListResponse"],"startIndex":1,"totalResults":0}"#;
     Response {
         status: 200,
         headers: vec![("content-type".to_string(), crate::http::SCIM_MEDIA_TYPE.to_string())],
-        body: serde_json::to_vec(&body).unwrap_or_default(),
+        body: BODY.as_bytes().to_vec(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! `members`; privilege-bearing attributes only by explicit opt-in) and `rfc` (everything RFC 7643
 //! defines; strips nothing).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::route::ResourceType;
 use crate::scim::filter::{resolve_attr, Filter};
@@ -194,7 +194,7 @@ impl Policy {
         }
         let mut strip = |item: &mut Value| {
             if let Value::Object(map) = item {
-                map.retain(|name, _| {
+                retain(map, &mut |name, _| {
                     let sub = attr.attribute.sub_attribute(name);
                     let keep = sub.is_some_and(|sub| self.allows(&AttrRef { sub_attribute: Some(sub), ..*attr }));
                     if !keep {
@@ -224,8 +224,8 @@ impl Policy {
             }
             keep
         };
-        query.attributes.retain(&mut keep_path);
-        query.excluded_attributes.retain(&mut keep_path);
+        retain_strings(&mut query.attributes, &mut keep_path);
+        retain_strings(&mut query.excluded_attributes, &mut keep_path);
         if query.sort_by.as_ref().is_some_and(|path| !keep_path(path)) {
             query.sort_by = None;
             query.sort_order = None;
@@ -279,7 +279,7 @@ impl Policy {
         let attributes = std::mem::take(&mut query.attributes);
         let mut excluded = std::mem::take(&mut query.excluded_attributes);
         if self.resource_type() == ResourceType::Group && excluded.iter().any(|e| e == "members") {
-            excluded.retain(|e| e != "members");
+            retain_strings(&mut excluded, &mut |e| e != "members");
             query.excluded_attributes = vec!["members".to_string()];
         }
         Projection { attributes, excluded }
@@ -301,7 +301,7 @@ impl Policy {
         let Value::Object(map) = resource else {
             return;
         };
-        map.retain(|key, value| {
+        retain(map, &mut |key, value| {
             if key == "schemas" {
                 return true;
             }
@@ -309,7 +309,7 @@ impl Policy {
                 let Value::Object(inner) = value else {
                     return false;
                 };
-                inner.retain(|name, value| {
+                retain(inner, &mut |name, value| {
                     let keep = match extension.attribute(name) {
                         Some(attribute) => {
                             let attr = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
@@ -402,7 +402,7 @@ impl Projection {
         };
         if !self.attributes.is_empty() {
             let wanted: Vec<String> = self.attributes.iter().map(|a| top(a)).collect();
-            map.retain(|key, _| {
+            retain(map, &mut |key, _| {
                 matches!(key.as_str(), "id" | "schemas" | "meta") || wanted.contains(&key.to_ascii_lowercase())
             });
         }
@@ -415,7 +415,7 @@ impl Projection {
                 }
                 None => {
                     let name = top(path);
-                    map.retain(|key, _| key.to_ascii_lowercase() != name || key == "id");
+                    retain(map, &mut |key, _| key.to_ascii_lowercase() != name || key == "id");
                 }
             }
         }
@@ -456,6 +456,17 @@ impl Mapping {
         );
         Mapping { users, groups }
     }
+}
+
+/// `Map::retain` behind one instantiation: each closure passed to `retain` directly would get its
+/// own copy of the B-tree's removal code.
+fn retain(map: &mut Map<String, Value>, keep: &mut dyn FnMut(&String, &mut Value) -> bool) {
+    map.retain(|name, value| keep(name, value));
+}
+
+/// `Vec::retain` on strings behind one instantiation, for the same reason as [`retain`].
+pub(crate) fn retain_strings(list: &mut Vec<String>, keep: &mut dyn FnMut(&String) -> bool) {
+    list.retain(|item| keep(item));
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ impl ScimError {
     /// The RFC 7644 §3.12 body: `status` is a string there, `scimType` only when set.
     pub fn body(&self) -> Vec<u8> {
         let mut body = serde_json::Map::new();
-        body.insert("schemas".into(), serde_json::json!([ERROR_SCHEMA]));
+        body.insert("schemas".into(), serde_json::Value::Array(vec![ERROR_SCHEMA.into()]));
         body.insert("status".into(), self.status.to_string().into());
         if let Some(scim_type) = self.scim_type {
             body.insert("scimType".into(), scim_type.as_str().into());

@@ -656,3 +656,15 @@ fn a_count_above_the_maximum_is_reduced_before_it_goes_upstream() {
     round_trip(&mut host);
     assert_eq!(host.dispatched[0].header(":path"), Some("/v2/Users?count=7"));
 }
+
+#[test]
+fn the_empty_list_is_what_serde_json_writes_for_it() {
+    let document = serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": 0,
+        "startIndex": 1,
+        "itemsPerPage": 0,
+        "Resources": [],
+    });
+    assert_eq!(empty_list().body, serde_json::to_vec(&document).unwrap());
+}

@@ -7,7 +7,6 @@
 mod hostcall;
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -28,8 +27,63 @@ static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_all
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Plugin::Root(Root::default())) });
 }}
+
+/// The one type behind the SDK's trait objects, as the root context and as each HTTP stream's.
+/// The SDK's traits carry dozens of default methods, and every type implementing them gets its
+/// own copy of all of them in the module (several KB each): one type keeps a single copy. The SDK
+/// reaches a `Root` only as a `dyn RootContext` and a `Filter` only as a `dyn HttpContext`, so the
+/// arms for the other variant never run.
+#[allow(clippy::large_enum_variant)] // each value lives in its own Box (the SDK's trait objects)
+enum Plugin {
+    Root(Root),
+    Filter(Filter),
+}
+
+impl Context for Plugin {
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, trailers: usize) {
+        if let Plugin::Filter(filter) = self {
+            filter.on_http_call_response(token, headers, body_size, trailers);
+        }
+    }
+}
+
+impl RootContext for Plugin {
+    fn on_configure(&mut self, size: usize) -> bool {
+        match self {
+            Plugin::Root(root) => root.on_configure(size),
+            Plugin::Filter(_) => false,
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        match self {
+            Plugin::Root(root) => Some(Box::new(Plugin::Filter(root.create_http_context(context_id)))),
+            Plugin::Filter(_) => None,
+        }
+    }
+}
+
+impl HttpContext for Plugin {
+    fn on_http_request_headers(&mut self, headers: usize, end_of_stream: bool) -> Action {
+        match self {
+            Plugin::Filter(filter) => filter.on_http_request_headers(headers, end_of_stream),
+            Plugin::Root(_) => Action::Continue,
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        match self {
+            Plugin::Filter(filter) => filter.on_http_request_body(body_size, end_of_stream),
+            Plugin::Root(_) => Action::Continue,
+        }
+    }
+}
 
 #[derive(Default)]
 struct Root {
@@ -37,9 +91,7 @@ struct Root {
     counters: Rc<RefCell<Counters>>,
 }
 
-impl Context for Root {}
-
-impl RootContext for Root {
+impl Root {
     fn on_configure(&mut self, size: usize) -> bool {
         // Follow Envoy's level for the wasm component (`--component-log-level wasm:debug` shows
         // the debug lines, such as each stripped attribute's name), read when the plugin loads.
@@ -77,41 +129,46 @@ impl RootContext for Root {
         }
     }
 
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Filter {
         let host = HostCalls::new(Rc::clone(&self.counters));
-        Some(match &self.config {
-            Some(config) => Box::new(Filter { exchange: Exchange::new(Rc::clone(config), context_id), host }),
-            // Envoy refuses a plugin whose on_configure failed, so this is a should-not-happen;
-            // if it does, nothing gets through.
-            None => Box::new(Unconfigured { host }),
-        })
+        let exchange = self.config.as_ref().map(|config| Exchange::new(Rc::clone(config), context_id));
+        Filter { exchange, host }
     }
 }
 
+/// One HTTP stream.
 struct Filter {
-    exchange: Exchange,
+    /// `None` when the plugin has no valid configuration. Envoy refuses a plugin whose
+    /// on_configure failed, so this is a should-not-happen; if it does, nothing gets through.
+    exchange: Option<Exchange>,
     host: HostCalls,
 }
 
-impl Context for Filter {
+impl Filter {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        self.exchange.on_upstream_response(&mut self.host, token, body_size);
+        if let Some(exchange) = &mut self.exchange {
+            exchange.on_upstream_response(&mut self.host, token, body_size);
+        }
     }
-}
 
-impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         #[cfg(feature = "fault-injection")]
         inject_fault(&self.host);
-        action(self.exchange.on_request_headers(&mut self.host, end_of_stream))
+        match &mut self.exchange {
+            Some(exchange) => action(exchange.on_request_headers(&mut self.host, end_of_stream)),
+            None => {
+                let error = ScimError::new(503, "The SCIM gateway has no valid configuration");
+                self.host.send_response(&error.into_response());
+                Action::Pause
+            }
+        }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        action(self.exchange.on_request_body(&mut self.host, body_size, end_of_stream))
+        match &mut self.exchange {
+            Some(exchange) => action(exchange.on_request_body(&mut self.host, body_size, end_of_stream)),
+            None => Action::Continue,
+        }
     }
 }
 
@@ -132,35 +189,27 @@ fn action(flow: Flow) -> Action {
     }
 }
 
-struct Unconfigured {
-    host: HostCalls,
-}
-
-impl Context for Unconfigured {}
-
-impl HttpContext for Unconfigured {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let error = ScimError::new(503, "The SCIM gateway has no valid configuration");
-        self.host.send_response(&error.into_response());
-        Action::Pause
-    }
-}
-
 /// Metric ids, defined on first use and shared by every stream of the VM.
 #[derive(Default)]
 struct Counters {
-    ids: HashMap<String, u32>,
+    /// Sorted by name, for a binary search. A few dozen names: as quick as a `HashMap` (no
+    /// SipHash of the name), and without the module size of std's hash map and its random keys.
+    ids: Vec<(String, u32)>,
     /// The name being looked up, reused across increments.
     name: String,
 }
 
 impl Counters {
     fn id(&mut self, metric_type: MetricType, name: &str) -> Option<u32> {
-        if let Some(id) = self.ids.get(name) {
-            return Some(*id);
-        }
+        let slot = match self.ids.binary_search_by(|(known, _)| known.as_str().cmp(name)) {
+            Ok(found) => return self.ids.get(found).map(|(_, id)| *id),
+            Err(slot) => slot,
+        };
         match hostcall::define_metric(metric_type, name) {
-            Ok(id) => Some(*self.ids.entry(name.to_string()).or_insert(id)),
+            Ok(id) => {
+                self.ids.insert(slot, (name.to_string(), id));
+                Some(id)
+            }
             Err(status) => {
                 log::warn!("scim-edge: cannot define metric {name}: {status:?}");
                 None

@@ -2,13 +2,13 @@
 //! into canonical PatchOp form — lower-case `op`s, canonical paths, typed values, one operation
 //! per removed member — so a strict upstream accepts what Entra sends.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::filter::{parse_patch_path, resolve_attr, PatchPath};
 use super::normalisation::{Changes, Normalisation};
 use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, OMNI_USER_ATTRIBUTE_URN, PATCH_OP_URN};
 use super::value::{
-    check_attribute, check_single, invalid_syntax, invalid_value, parse_object, shown, take_message_schema,
+    check_attribute, check_single, invalid_syntax, invalid_value, object, parse_object, shown, take_message_schema,
 };
 use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
 use crate::route::ResourceType;
@@ -70,7 +70,7 @@ pub fn prepare_patch(policy: &Policy, body: &[u8], changes: &mut Changes) -> Res
     if prepared.is_empty() {
         return Ok(None);
     }
-    Ok(Some(json!({"schemas": [PATCH_OP_URN], "Operations": prepared})))
+    Ok(Some(object(&mut [("schemas", Value::Array(vec![PATCH_OP_URN.into()])), ("Operations", prepared.into())])))
 }
 
 /// An attribute of an open schema (Omni's custom attributes) that the configuration does not
@@ -109,7 +109,7 @@ fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, 
         match (policy.resource_type(), op.as_str(), path, value) {
             (ResourceType::User, "remove", Some(path), _) => {
                 if path.starts_with(OMNI_USER_ATTRIBUTE_URN) {
-                    shaped.push(json!({"op": "replace", "path": path, "value": null}));
+                    shaped.push(object(&mut [("op", "replace".into()), ("path", path.into()), ("value", Value::Null)]));
                 } else {
                     return Err(invalid_value(format!(
                         "Omni's SCIM API takes a value in every user operation: '{}' cannot be removed, replace it instead",
@@ -126,16 +126,16 @@ fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, 
                 )))
             }
             (ResourceType::Group, "add" | "replace", Some(path), Some(value)) if path == "members" => {
-                shaped.push(json!({"op": op, "path": "members", "value": value}));
+                shaped.push(object(&mut [("op", op.into()), ("path", "members".into()), ("value", value)]));
             }
             (ResourceType::Group, "add" | "replace", Some(path), Some(value)) if path == "displayName" => {
-                shaped.push(json!({"op": "replace", "value": {"displayName": value}}));
+                shaped.push(replace_display_name(value));
             }
             (ResourceType::Group, "add" | "replace", None, Some(Value::Object(attributes))) => {
                 for (name, value) in attributes {
                     match name.as_str() {
-                        "displayName" => shaped.push(json!({"op": "replace", "value": {"displayName": value}})),
-                        _ => shaped.push(json!({"op": op, "path": name, "value": value})),
+                        "displayName" => shaped.push(replace_display_name(value)),
+                        _ => shaped.push(object(&mut [("op", op.as_str().into()), ("path", name.into()), ("value", value)])),
                     }
                 }
             }
@@ -225,7 +225,11 @@ fn prepare_operation(
                 _ => Some(check_single(path.target(), value, &shown(&path.to_canonical()), changes)?),
             };
             if let Some(value) = value {
-                out.push(json!({"op": op.as_str(), "path": path.to_canonical(), "value": value}));
+                out.push(object(&mut [
+                    ("op", op.as_str().into()),
+                    ("path", path.to_canonical().into()),
+                    ("value", value),
+                ]));
             }
             Ok(())
         }
@@ -270,10 +274,10 @@ fn remove(
                     return Err(invalid_value(format!("{at}: each value removed from '{canonical}' needs a 'value'")));
                 };
                 let quoted = serde_json::to_string(id).map_err(|_| invalid_value(format!("{at}: bad value")))?;
-                out.push(json!({"op": "remove", "path": format!("{canonical}[value eq {quoted}]")}));
+                out.push(remove_op(format!("{canonical}[value eq {quoted}]")));
             }
         }
-        _ => out.push(json!({"op": "remove", "path": canonical})),
+        _ => out.push(remove_op(canonical)),
     }
     Ok(())
 }
@@ -357,7 +361,7 @@ fn pathless(
         }
     }
     if !kept.is_empty() {
-        out.push(json!({"op": op.as_str(), "value": kept}));
+        out.push(object(&mut [("op", op.as_str().into()), ("value", Value::Object(kept))]));
     }
     for (found, value) in split {
         let path = PatchPath::Attr(found);
@@ -375,7 +379,7 @@ fn pathless(
             None => check_attribute(found.attribute, value, &canonical, changes)?,
         };
         if let Some(value) = value {
-            out.push(json!({"op": op.as_str(), "path": canonical, "value": value}));
+            out.push(object(&mut [("op", op.as_str().into()), ("path", canonical.into()), ("value", value)]));
         }
     }
     Ok(())
@@ -395,13 +399,13 @@ fn whole_extension(
 ) -> Result<(), ScimError> {
     if op == Op::Remove {
         if policy.strips_nothing {
-            out.push(json!({"op": "remove", "path": extension.id}));
+            out.push(remove_op(extension.id.to_string()));
         } else {
             // Removing a whole extension under a mapping: remove each mapped attribute of it.
             for attribute in extension.attributes {
                 let attr = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
                 if matches!(policy.verdict(&attr), Verdict::Forward) {
-                    out.push(json!({"op": "remove", "path": attr.canonical()}));
+                    out.push(remove_op(attr.canonical()));
                 }
             }
         }
@@ -415,6 +419,14 @@ fn whole_extension(
         }
         _ => Err(invalid_value(format!("{at}: the value for '{}' must be an object of its attributes", extension.id))),
     }
+}
+
+fn remove_op(path: String) -> Value {
+    object(&mut [("op", "remove".into()), ("path", path.into())])
+}
+
+fn replace_display_name(value: Value) -> Value {
+    object(&mut [("op", "replace".into()), ("value", object(&mut [("displayName", value)]))])
 }
 
 fn unknown(at: &str, name: &str) -> ScimError {

@@ -234,10 +234,18 @@ impl Query {
     /// attribute lists each path is encoded and the separating commas stay literal.
     pub fn to_query_string(&self) -> String {
         let encode = |s: &str| utf8_percent_encode(s, COMPONENT).to_string();
+        // Joined by hand: `[String]::join` would be one more copy of the generic join in the module.
         let list = |paths: &[String]| {
-            Some(paths.iter().map(|p| encode(p)).collect::<Vec<_>>().join(",")).filter(|s| !s.is_empty())
+            let mut joined = String::new();
+            for (index, path) in paths.iter().enumerate() {
+                if index > 0 {
+                    joined.push(',');
+                }
+                joined.push_str(&encode(path));
+            }
+            Some(joined).filter(|s| !s.is_empty())
         };
-        let mut parts = Vec::new();
+        let mut query = String::new();
         for param in Param::ALL {
             let value = match param {
                 Param::Filter => self.filter.as_ref().map(|f| encode(&f.to_canonical())),
@@ -249,10 +257,15 @@ impl Query {
                 Param::ExcludedAttributes => list(&self.excluded_attributes),
             };
             if let Some(value) = value {
-                parts.push(format!("{}={value}", param.name()));
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.push_str(param.name());
+                query.push('=');
+                query.push_str(&value);
             }
         }
-        parts.join("&")
+        query
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
 use super::schema::{AttrRef, Mutability, ResourceSchema, Schema};
-use super::value::{check_attribute, invalid_syntax, invalid_value, parse_object, shown};
+use super::value::{check_attribute, invalid_syntax, invalid_value, object, parse_object, shown};
 use crate::http::Method;
 use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
 use crate::route::ResourceType;
@@ -245,7 +245,7 @@ fn put_extension_attribute(
     let path = format!("{}:{}", extension.id, attribute.name);
     // A flat sub-attribute (`...:User:manager.value`) is the complex value `{"value": ...}`.
     let value = match sub {
-        Some(sub) => Value::Object(Map::from_iter([(sub.to_string(), value)])),
+        Some(sub) => object(&mut [(sub, value)]),
         None => value,
     };
     if attribute.mutability == Mutability::ReadOnly {

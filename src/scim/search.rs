@@ -27,7 +27,8 @@ pub fn prepare_search<'p>(
 ) -> Result<Option<(Query, &'p Policy)>, ScimError> {
     let mut document = parse_object(body)?;
     take_message_schema(&mut document, SEARCH_REQUEST_URN)?;
-    let mut query = Vec::new();
+    // `member=value` pairs joined by `&` (each pair is non-empty).
+    let mut raw = String::new();
     for (key, value) in document {
         let Some(member) = MEMBERS.iter().find(|m| m.eq_ignore_ascii_case(&key)) else {
             return Err(invalid_syntax(format!("Unknown member '{key}' in SearchRequest")));
@@ -45,9 +46,11 @@ pub fn prepare_search<'p>(
             }
             _ => return Err(invalid_value(format!("'{member}' has the wrong type"))),
         };
-        query.push(format!("{member}={}", utf8_percent_encode(&text, NON_ALPHANUMERIC)));
+        if !raw.is_empty() {
+            raw.push('&');
+        }
+        raw.push_str(&format!("{member}={}", utf8_percent_encode(&text, NON_ALPHANUMERIC)));
     }
-    let raw = query.join("&");
     let mut first_error = None;
     for policy in policies {
         match parse_query(&raw, Method::Get, true, policy.schema) {
