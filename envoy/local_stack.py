@@ -26,7 +26,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = ROOT / "envoy" / "envoy.yaml"
-WASM = ROOT / "target" / "wasm32-wasip1" / "release" / "scim_edge.wasm"
+# The filter as `make build` leaves it: Cargo's module after wasm-opt.
+WASM = ROOT / "target" / "filter" / "scim_edge.wasm"
 SCIM_PREFIX = "/api/scim/v2"
 # Development-only secrets of the local stack (README, "Local stack").
 CLIENT_TOKEN = "local-dev-token"

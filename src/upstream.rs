@@ -353,12 +353,14 @@ fn rewrite_body(
 }
 
 /// Whether `haystack` holds `marker` (`://authority/base`), the authority and path ASCII
-/// case-insensitively. It jumps from one `://` to the next with memchr's substring search: this
-/// runs on every body relayed unchanged, and JSON has a `:` after every key.
+/// case-insensitively. This runs on every body relayed unchanged: it jumps from one `:` to the
+/// next with memchr, and JSON has one after every key, so the two bytes after it are checked for
+/// `//` before the marker is compared.
 fn contains_url(haystack: &[u8], marker: &[u8]) -> bool {
-    const SEPARATOR: &[u8] = b"://";
-    memchr::memmem::find_iter(haystack, SEPARATOR)
-        .any(|at| haystack.get(at..at + marker.len()).is_some_and(|candidate| candidate.eq_ignore_ascii_case(marker)))
+    memchr::memchr_iter(b':', haystack).any(|at| {
+        haystack.get(at + 1..at + 3) == Some(b"//".as_slice())
+            && haystack.get(at..at + marker.len()).is_some_and(|candidate| candidate.eq_ignore_ascii_case(marker))
+    })
 }
 
 fn rewrite_urls(document: &mut serde_json::Value, upstream: &Upstream, public: &PublicBase) {

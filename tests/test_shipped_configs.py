@@ -105,7 +105,7 @@ def test_compose_envoy_runs_the_mounted_compose_config():
     assert mounts[config_arg] == "./envoy/envoy.compose.yaml"
     wasm = yaml.safe_load((ROOT / "envoy/envoy.compose.yaml").read_text())
     wasm_path = stack.wasm_filter(wasm)["vm_config"]["code"]["local"]["filename"]
-    assert mounts[str(Path(envoy["working_dir"]) / wasm_path)] == "./target/wasm32-wasip1/release/scim_edge.wasm"
+    assert mounts[str(Path(envoy["working_dir"]) / wasm_path)] == "./target/filter/scim_edge.wasm"
 
 
 def test_compose_config_is_the_local_config_but_for_the_listener_address():
