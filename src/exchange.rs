@@ -252,8 +252,8 @@ impl Exchange {
     /// compare-and-swap). When shared data cannot be read or written the request goes through:
     /// the budget protects the upstream's quota, not access, and the upstream's own 429 still
     /// reaches the client.
-    fn draw_budget(&mut self, host: &mut dyn Host, limit: &RateLimit) -> Decision {
-        let Some(now_ms) = now_ms(host) else {
+    fn draw_budget(&mut self, host: &mut dyn Host, limit: &RateLimit, now: Option<Duration>) -> Decision {
+        let Some(now_ms) = now.and_then(|t| u64::try_from(t.as_millis()).ok()) else {
             return Decision::Allow;
         };
         let key = self.config.upstream.budget_key();
@@ -350,8 +350,10 @@ impl Exchange {
             Ok(Planned::Answer(response)) => return self.reply(host, response),
             Err(error) => return self.refuse(host, error),
         };
+        // One clock read for the budget and the callout's latency.
+        let since = host.now();
         if let Some(limit) = self.config.rate_limit {
-            if let Decision::Deny { retry_after_s } = self.draw_budget(host, &limit) {
+            if let Decision::Deny { retry_after_s } = self.draw_budget(host, &limit, since) {
                 host.count(Counter::RateLimited);
                 self.outline.note = "rate_limited";
                 let error = ScimError::new(
@@ -366,7 +368,6 @@ impl Exchange {
             }
         }
         let call = self.config.upstream.call(&route, forwarded, body);
-        let since = host.now();
         match host.dispatch(&call) {
             Ok(token) => {
                 let resource_type = route.endpoint.resource_type();
