@@ -106,7 +106,7 @@ soak: build venv
 # docs/performance.png. Not part of `make test`.
 bench: build venv
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-	$(PY) bench/bench.py
+	WASM_OPT_CMD="$(abspath $(WASM_OPT)) $(WASM_OPT_FLAGS)" $(PY) bench/bench.py
 	$(MAKE) --no-print-directory microbench
 
 # The pipeline micro-benchmark twice: natively (criterion, allocations) and compiled to

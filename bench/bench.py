@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/bench.py     # BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, ...
 
-Three Envoys 1.40 (`--concurrency 2`, free ports on 127.0.0.1), all on the shipped envoy/envoy.yaml
+Four Envoys 1.40 (`--concurrency 2`, free ports on 127.0.0.1), all on the shipped envoy/envoy.yaml
 rendered by envoy/local_stack.py, in front of ONE upstream stand-in (bench/standin, Rust, canned
 Omni-shaped answers, measured alone once so it is seen not to be the bottleneck):
 
@@ -13,12 +13,15 @@ Omni-shaped answers, measured alone once so it is seen not to be the bottleneck)
       and body over dispatch_http_call, relays status, content type and body. The cost of the
       callout architecture itself.
   (c) Envoy with scim-edge, the shipped configuration, `rate_limit` raised to its maximum (the
-      bucket still runs on every request, as in `make soak`). The full pipeline.
+      bucket still runs on every request, as in `make soak`). The full pipeline, as shipped: Cargo's
+      opt-level "z", then wasm-opt -O2 (`make build`).
+  (d) (c) built for speed: Cargo's opt-level 2 (target/bench-speed), the same wasm-opt. What the
+      size-for-speed trade of the shipped build costs, measured in the same rounds.
 
 Load: wrk (Debian's) with the soak's Entra-shaped mix (tests/soak/entra_mix.lua: creates with
 Entra's full body, PATCH in both forms, filtered GETs, group member add and removal) and the same
-synthetic pool of ids for a, b and c. For each load point, BENCH_ROUNDS alternating rounds
-(a, b, c, a, b, c, ...) of BENCH_SECONDS each. Load points: BENCH_CONNECTIONS (closed loop,
+synthetic pool of ids for all four. For each load point, BENCH_ROUNDS alternating rounds
+(a, b, c, d, a, b, c, d, ...) of BENCH_SECONDS each. Load points: BENCH_CONNECTIONS (closed loop,
 saturating) and BENCH_MODERATE (`connections:delay_ms`, each connection waits delay_ms between
 requests: bench/moderate.lua), where latency is the path's own rather than a queue's.
 
@@ -61,11 +64,19 @@ MODERATE_LUA = ROOT / "bench" / "moderate.lua"
 BENCH_TARGET = ROOT / "target" / "bench"
 MINIMAL_WASM = BENCH_TARGET / "wasm32-wasip1" / "release" / "minimal_filter.wasm"
 STANDIN = BENCH_TARGET / "release" / "scim-standin"
-CONFIGS = ("a", "b", "c")
+SPEED_TARGET = ROOT / "target" / "bench-speed"
+SPEED_WASM = SPEED_TARGET / "scim_edge.wasm"
+# wasm-opt as `make build` runs it (the Makefile passes its own command line in WASM_OPT_CMD).
+WASM_OPT_CMD = os.environ.get("WASM_OPT_CMD") or (
+    f"{ROOT}/.tools/binaryen/node_modules/.bin/wasm-opt -O2 --enable-bulk-memory --enable-bulk-memory-opt "
+    "--enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue "
+    "--enable-reference-types")
+CONFIGS = ("a", "b", "c", "d")
 NAMES = {
     "a": "Envoy router, no filter",
     "b": "minimal wasm filter (token + callout)",
     "c": "scim-edge, full pipeline",
+    "d": "scim-edge built for speed (opt-level 2)",
 }
 TARGETS = {"c_over_b": 0.90, "c_over_a": 0.55, "p99_delta_ms": 1.0, "wasm_bytes": 250_000, "ready_ms": 200.0}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -77,7 +88,7 @@ def env_int(name: str, default: int) -> int:
 
 def build() -> None:
     steps = [
-        ["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1"],
+        ["make", "--no-print-directory", "build"],
         ["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
          "--manifest-path", str(ROOT / "bench" / "minimal-filter" / "Cargo.toml"), "--target-dir", str(BENCH_TARGET)],
         ["cargo", "build", "--quiet", "--release",
@@ -86,6 +97,13 @@ def build() -> None:
     for argv in steps:
         print("bench: " + " ".join(argv[1:]).replace(str(ROOT) + "/", ""), flush=True)
         subprocess.run(argv, cwd=ROOT, check=True)
+    # (d): the same filter with Cargo's opt-level 2 instead of the shipped "z", then the same wasm-opt.
+    print("bench: build --release --target wasm32-wasip1 (opt-level 2) --target-dir target/bench-speed, wasm-opt",
+          flush=True)
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1", "--target-dir",
+                    str(SPEED_TARGET)], cwd=ROOT, check=True, env={**os.environ, "CARGO_PROFILE_RELEASE_OPT_LEVEL": "2"})
+    raw = SPEED_TARGET / "wasm32-wasip1" / "release" / "scim_edge.wasm"
+    subprocess.run([*WASM_OPT_CMD.split(), str(raw), "-o", str(SPEED_WASM)], cwd=ROOT, check=True)
 
 
 def envoy_binary() -> str:
@@ -117,6 +135,9 @@ def http_filters(config: dict) -> list:
 def render(kind: str, listen: int, admin: int, upstream: int) -> dict:
     config = stack.render(listen_port=listen, admin_port=admin, upstream_port=upstream, plugin=plugin_c())
     if kind == "c":
+        return config
+    if kind == "d":
+        stack.wasm_filter(config)["vm_config"]["code"]["local"]["filename"] = str(SPEED_WASM)
         return config
     if kind == "b":
         wasm = stack.wasm_filter(config)
@@ -275,11 +296,14 @@ def summarise(point: dict) -> dict:
             "p99_ms": statistics.median(r["latency_us"]["p99"] for r in rs) / 1000,
             "cpu_cores": {k: round(statistics.median(r["cpu_cores"][k] for r in rs), 2) for k in rs[0]["cpu_cores"]},
         }
-    pairs = list(zip(runs["a"], runs["b"], runs["c"]))
-    out["c_over_a"] = spread([c["rps"] / a["rps"] for a, _, c in pairs])
-    out["c_over_b"] = spread([c["rps"] / b["rps"] for _, b, c in pairs])
-    out["b_over_a"] = spread([b["rps"] / a["rps"] for a, b, _ in pairs])
-    out["p99_delta_ms"] = spread([(c["latency_us"]["p99"] - a["latency_us"]["p99"]) / 1000 for a, _, c in pairs])
+    pairs = list(zip(runs["a"], runs["b"], runs["c"], runs["d"]))
+    out["c_over_a"] = spread([c["rps"] / a["rps"] for a, _, c, _ in pairs])
+    out["c_over_b"] = spread([c["rps"] / b["rps"] for _, b, c, _ in pairs])
+    out["b_over_a"] = spread([b["rps"] / a["rps"] for a, b, _, _ in pairs])
+    out["p99_delta_ms"] = spread([(c["latency_us"]["p99"] - a["latency_us"]["p99"]) / 1000 for a, _, c, _ in pairs])
+    out["d_over_a"] = spread([d["rps"] / a["rps"] for a, _, _, d in pairs])
+    out["d_over_b"] = spread([d["rps"] / b["rps"] for _, b, _, d in pairs])
+    out["d_p99_delta_ms"] = spread([(d["latency_us"]["p99"] - a["latency_us"]["p99"]) / 1000 for a, _, _, d in pairs])
     return out
 
 
@@ -312,16 +336,20 @@ def markdown(results: dict) -> str:
                 f"{cpu[f'envoy_{kind}']:.2f} / {cpu['standin']:.2f} / {cpu['wrk']:.2f} |")
     lines += [
         "",
-        "| load | c/a (median, min–max) | c/b (median, min–max) | b/a (median) | p99 c − a ms (median, min–max) |",
-        "|---|---|---|---|---|",
+        "| load | c/a (median, min–max) | c/b (median, min–max) | b/a (median) | p99 c − a ms (median, min–max) "
+        "| d/a | d/b | p99 d − a ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for point in results["points"]:
         sm = point["summary"]
         ca, cb, ba, dp = sm["c_over_a"], sm["c_over_b"], sm["b_over_a"], sm["p99_delta_ms"]
+        da, db, dd = sm["d_over_a"], sm["d_over_b"], sm["d_p99_delta_ms"]
         lines.append(
             f"| {point['label']} | {ca['median']:.2f} ({ca['min']:.2f}–{ca['max']:.2f}) | "
             f"{cb['median']:.2f} ({cb['min']:.2f}–{cb['max']:.2f}) | {ba['median']:.2f} | "
-            f"{dp['median']:+.2f} ({dp['min']:+.2f}–{dp['max']:+.2f}) |")
+            f"{dp['median']:+.2f} ({dp['min']:+.2f}–{dp['max']:+.2f}) | "
+            f"{da['median']:.2f} ({da['min']:.2f}–{da['max']:.2f}) | {db['median']:.2f} ({db['min']:.2f}–{db['max']:.2f}) | "
+            f"{dd['median']:+.2f} |")
     lines += ["", "| Envoy | start-to-ready ms (median of starts) | allocated MiB | heap MiB | RSS MiB | wasm VMs | RSS above (a) per VM |",
               "|---|---|---|---|---|---|---|"]
     rss_a = results["memory"]["a"]["rss"]
@@ -339,7 +367,9 @@ def markdown(results: dict) -> str:
     lines += ["", "| target | measured | |", "|---|---|---|"]
     for row in t:
         lines.append(f"| {row['target']} | {row['measured']} | {verdict(row['met'])} |")
-    lines += ["", f"Wasm (release): scim_edge.wasm {w['scim_edge']:,} bytes, minimal_filter.wasm {w['minimal']:,} bytes."]
+    lines += ["", f"Wasm: scim_edge.wasm {w['scim_edge']:,} bytes (shipped, opt-level z + wasm-opt -O2), "
+                  f"built for speed {w['speed']:,} bytes (opt-level 2 + wasm-opt -O2), "
+                  f"minimal_filter.wasm {w['minimal']:,} bytes."]
     if results["problems"]:
         lines += ["", "Problems: " + "; ".join(results["problems"])]
     return "\n".join(lines) + "\n"
@@ -384,7 +414,7 @@ def plot(results: dict, path: Path) -> None:
     points = [p for p in results["points"] if not p["delay_ms"]]
     xs = [p["connections"] for p in points]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = {"a": ("tab:gray", "o"), "b": ("tab:blue", "s"), "c": ("tab:red", "^")}
+    styles = {"a": ("tab:gray", "o"), "b": ("tab:blue", "s"), "c": ("tab:red", "^"), "d": ("tab:orange", "v")}
     for kind in CONFIGS:
         colour, marker = styles[kind]
         med = [p["summary"][kind]["rps"]["median"] for p in points]
@@ -521,7 +551,8 @@ def main() -> int:
         "start_to_ready_ms": start_times,
         "memory": memory_after,
         "memory_before_load": memory_before,
-        "wasm_bytes": {"scim_edge": stack.WASM.stat().st_size, "minimal": MINIMAL_WASM.stat().st_size},
+        "wasm_bytes": {"scim_edge": stack.WASM.stat().st_size, "speed": SPEED_WASM.stat().st_size,
+                       "minimal": MINIMAL_WASM.stat().st_size},
         "points": points,
         "problems": problems,
     }
