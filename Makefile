@@ -27,7 +27,7 @@ help:
 	@echo "make build  build the filter ($(WASM)) and print its size"
 	@echo "make compliance  scim2-tester and scim-sanity, directly against scim2-server and through the gateway"
 	@echo "make soak   SOAK_SECONDS (600) of Entra-shaped load through Envoy with wrk"
-	@echo "make bench  plain Envoy vs a minimal wasm filter vs scim-edge under wrk, then make microbench"
+	@echo "make bench  plain Envoy vs a minimal wasm filter vs scim-edge (as shipped and built for speed) under wrk, then make microbench"
 	@echo "make microbench  the core pipeline on the same request mix, natively (criterion, allocations) and under V8"
 	@echo "make fuzz   every cargo-fuzz target for FUZZ_SECONDS (180) each"
 	@echo "make setup  install the Rust targets, the project venv, the wasm test runner and wasm-opt"
@@ -100,7 +100,8 @@ soak: build venv
 	$(PY) tests/soak.py
 
 # Performance (docs/performance.md): (a) Envoy routing straight to the upstream, (b) a minimal
-# token-check-and-callout wasm filter, (c) scim-edge, side by side on one fast upstream stand-in
+# token-check-and-callout wasm filter, (c) scim-edge, (d) scim-edge built with opt-level 2, side by
+# side on one fast upstream stand-in
 # with the soak's Entra-shaped wrk mix (bench/bench.py: BENCH_SECONDS 10, BENCH_ROUNDS 3,
 # BENCH_CONNECTIONS 4,16,64), then the native micro-benchmark. Results in .run/bench/, the plot in
 # docs/performance.png. Not part of `make test`.
