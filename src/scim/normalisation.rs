@@ -104,3 +104,29 @@ impl Changes {
         &self.stripped
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn stripped_attributes_are_recorded_once_each() {
+        let mut changes = Changes::default();
+        changes.strip("emails".to_string());
+        changes.strip_with(|| "emails".to_string());
+        changes.strip_with(|| "name_givenName".to_string());
+        assert_eq!(changes.stripped(), ["emails", "name_givenName"]);
+    }
+
+    #[test]
+    fn untracked_changes_record_no_stripped_attribute_and_build_no_name() {
+        let mut changes = Changes::untracked();
+        changes.strip("emails".to_string());
+        changes.strip_with(|| unreachable!("the name of an untracked strip is never built"));
+        assert!(changes.stripped().is_empty());
+        changes.note(Normalisation::QueryReencoded);
+        assert_eq!(changes.kinds(), [Normalisation::QueryReencoded], "normalisations are still noted");
+    }
+}
