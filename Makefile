@@ -16,10 +16,11 @@ WASM_TEST_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 # wasm32-wasip1, which the stripped module no longer lists.
 BINARYEN_VERSION := 132.0.0
 WASM_OPT := $(TOOLS)/binaryen/node_modules/.bin/wasm-opt
+WASM_OPT_INSTALLED := $(TOOLS)/binaryen/.installed-$(BINARYEN_VERSION)
 WASM_OPT_FLAGS := -O2 --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: help setup toolchain venv build run test lint unit wasm-test e2e compliance soak bench microbench fuzz clean
+.PHONY: help setup toolchain venv build filter run test lint unit wasm-test e2e compliance soak bench microbench fuzz clean
 
 help:
 	@echo "make run    start scim2-server and Envoy with the scim-edge filter (Ctrl-C stops them)"
@@ -32,7 +33,7 @@ help:
 	@echo "make fuzz   every cargo-fuzz target for FUZZ_SECONDS (180) each"
 	@echo "make setup  install the Rust targets, the project venv, the wasm test runner and wasm-opt"
 
-setup: toolchain venv $(WASM_TEST_RUNNER) $(WASM_OPT)
+setup: toolchain venv $(WASM_TEST_RUNNER) $(WASM_OPT_INSTALLED)
 
 toolchain:
 	@rustup target add wasm32-wasip1 wasm32-unknown-unknown >/dev/null
@@ -52,19 +53,23 @@ $(WASM_TEST_RUNNER): Cargo.lock
 	fi
 	@touch $@
 
-$(WASM_OPT):
+$(WASM_OPT_INSTALLED):
+	@command -v npm >/dev/null || { echo "npm is required to install Binaryen's wasm-opt (make build)"; exit 1; }
 	@echo "installing binaryen $(BINARYEN_VERSION) (wasm-opt) into $(TOOLS)/binaryen"
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/binaryen binaryen@$(BINARYEN_VERSION)
 	@touch $@
 
 # Cargo's module, then wasm-opt -O2 (docs/performance.md: about 14 % smaller, at the same speed;
 # V8 compiles every byte of it when Envoy starts). Optimised again only when Cargo rebuilt it.
-build: toolchain $(WASM_OPT)
+build: toolchain $(WASM_OPT_INSTALLED)
 	cargo build --release --target wasm32-wasip1
-	@$(MAKE) --no-print-directory $(WASM)
+	@$(MAKE) --no-print-directory filter
 	@echo "scim_edge.wasm: $$(stat -c %s $(WASM)) bytes ($(WASM)); before wasm-opt $$(stat -c %s $(RAW_WASM))"
 
-$(WASM): $(RAW_WASM) | $(WASM_OPT)
+filter: $(WASM)
+	@:
+
+$(WASM): $(RAW_WASM) | $(WASM_OPT_INSTALLED)
 	@mkdir -p $(@D)
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp
 	@mv $@.tmp $@
