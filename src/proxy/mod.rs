@@ -1,18 +1,18 @@
 //! The proxy-wasm adapter: the only code that talks to Envoy. It reads the plugin configuration,
 //! creates one [`Exchange`] per HTTP stream and translates host callbacks into calls on it.
 //!
-//! Host calls go through `proxy_wasm::hostcalls` (which return `Result`) or [`hostcall`], never
-//! through the trait convenience methods, which unwrap.
+//! [`exports`] holds the callbacks Envoy makes (the proxy-wasm ABI v0.2.1 exports) and routes
+//! them to a [`Root`] (one per plugin) or a [`Filter`] (one per HTTP stream); [`hostcall`] holds
+//! the calls the filter makes, each returning the host's status. No proxy-wasm SDK: see
+//! `hostcall` for why.
 
+mod exports;
 mod hostcall;
+mod logger;
 
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
-
-use proxy_wasm::hostcalls;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
+use std::time::Duration;
 
 use crate::config::Config;
 use crate::exchange::{Exchange, Flow, Host, SharedWrite};
@@ -21,69 +21,10 @@ use crate::http::Response;
 use crate::metrics::{Counter, Histogram};
 use crate::scim_error::ScimError;
 use crate::upstream::UpstreamCall;
+use hostcall::{BufferType, MapType, MetricType, Status};
 
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
-
-proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Plugin::Root(Root::default())) });
-}}
-
-/// The one type behind the SDK's trait objects, as the root context and as each HTTP stream's.
-/// The SDK's traits carry dozens of default methods, and every type implementing them gets its
-/// own copy of all of them in the module (several KB each): one type keeps a single copy. The SDK
-/// reaches a `Root` only as a `dyn RootContext` and a `Filter` only as a `dyn HttpContext`, so the
-/// arms for the other variant never run.
-#[allow(clippy::large_enum_variant)] // each value lives in its own Box (the SDK's trait objects)
-enum Plugin {
-    Root(Root),
-    Filter(Filter),
-}
-
-impl Context for Plugin {
-    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, trailers: usize) {
-        if let Plugin::Filter(filter) = self {
-            filter.on_http_call_response(token, headers, body_size, trailers);
-        }
-    }
-}
-
-impl RootContext for Plugin {
-    fn on_configure(&mut self, size: usize) -> bool {
-        match self {
-            Plugin::Root(root) => root.on_configure(size),
-            Plugin::Filter(_) => false,
-        }
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        match self {
-            Plugin::Root(root) => Some(Box::new(Plugin::Filter(root.create_http_context(context_id)))),
-            Plugin::Filter(_) => None,
-        }
-    }
-}
-
-impl HttpContext for Plugin {
-    fn on_http_request_headers(&mut self, headers: usize, end_of_stream: bool) -> Action {
-        match self {
-            Plugin::Filter(filter) => filter.on_http_request_headers(headers, end_of_stream),
-            Plugin::Root(_) => Action::Continue,
-        }
-    }
-
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        match self {
-            Plugin::Filter(filter) => filter.on_http_request_body(body_size, end_of_stream),
-            Plugin::Root(_) => Action::Continue,
-        }
-    }
-}
 
 #[derive(Default)]
 struct Root {
@@ -93,13 +34,10 @@ struct Root {
 
 impl Root {
     fn on_configure(&mut self, size: usize) -> bool {
-        // Follow Envoy's level for the wasm component (`--component-log-level wasm:debug` shows
-        // the debug lines, such as each stripped attribute's name), read when the plugin loads.
-        proxy_wasm::set_log_level(hostcalls::get_log_level().unwrap_or(LogLevel::Info));
         let bytes = match hostcall::buffer(BufferType::PluginConfiguration, 0, size) {
             Ok(bytes) => bytes.unwrap_or_default(),
             Err(status) => {
-                log::error!("scim-edge: cannot read the plugin configuration: {status:?}");
+                log::error!("scim-edge: cannot read the plugin configuration: {status}");
                 return false;
             }
         };
@@ -145,30 +83,43 @@ struct Filter {
 }
 
 impl Filter {
-    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+    /// A stream of a plugin that has no root context (should not happen): every request is
+    /// refused.
+    fn unconfigured() -> Filter {
+        Filter { exchange: None, host: HostCalls::new(Rc::default()) }
+    }
+
+    fn on_http_call_response(&mut self, token: u32, body_size: usize) {
         if let Some(exchange) = &mut self.exchange {
             exchange.on_upstream_response(&mut self.host, token, body_size);
         }
     }
 
-    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+    fn on_request_headers(&mut self, end_of_stream: bool) -> Flow {
         #[cfg(feature = "fault-injection")]
         inject_fault(&self.host);
         match &mut self.exchange {
-            Some(exchange) => action(exchange.on_request_headers(&mut self.host, end_of_stream)),
+            Some(exchange) => exchange.on_request_headers(&mut self.host, end_of_stream),
             None => {
-                let error = ScimError::new(503, "The SCIM gateway has no valid configuration");
-                self.host.send_response(&error.into_response());
-                Action::Pause
+                refuse_unconfigured();
+                Flow::Pause
             }
         }
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Flow {
         match &mut self.exchange {
-            Some(exchange) => action(exchange.on_request_body(&mut self.host, body_size, end_of_stream)),
-            None => Action::Continue,
+            Some(exchange) => exchange.on_request_body(&mut self.host, body_size, end_of_stream),
+            None => Flow::Continue,
         }
+    }
+}
+
+/// Answers the current stream 503: the gateway has no configuration (or no state) for it.
+fn refuse_unconfigured() {
+    let response = ScimError::new(503, "The SCIM gateway has no valid configuration").into_response();
+    if let Err(status) = hostcall::send_local_response(response.status, &response.headers, &response.body) {
+        log::error!("scim-edge: cannot send the response ({}): {status}", response.status);
     }
 }
 
@@ -179,13 +130,6 @@ impl Filter {
 fn inject_fault(host: &HostCalls) {
     if host.request_header("x-scim-edge-fault").as_deref() == Some(b"panic".as_slice()) {
         panic!("scim-edge: fault injected (x-scim-edge-fault: panic)");
-    }
-}
-
-fn action(flow: Flow) -> Action {
-    match flow {
-        Flow::Continue => Action::Continue,
-        Flow::Pause => Action::Pause,
     }
 }
 
@@ -211,7 +155,7 @@ impl Counters {
                 Some(id)
             }
             Err(status) => {
-                log::warn!("scim-edge: cannot define metric {name}: {status:?}");
+                log::warn!("scim-edge: cannot define metric {name}: {status}");
                 None
             }
         }
@@ -219,16 +163,16 @@ impl Counters {
 
     fn increment(&mut self, name: &str) {
         if let Some(id) = self.id(MetricType::Counter, name) {
-            if let Err(status) = hostcalls::increment_metric(id, 1) {
-                log::warn!("scim-edge: cannot increment {name}: {status:?}");
+            if let Err(status) = hostcall::increment_metric(id, 1) {
+                log::warn!("scim-edge: cannot increment {name}: {status}");
             }
         }
     }
 
     fn record(&mut self, name: &str, value: u64) {
         if let Some(id) = self.id(MetricType::Histogram, name) {
-            if let Err(status) = hostcalls::record_metric(id, value) {
-                log::warn!("scim-edge: cannot record {name}: {status:?}");
+            if let Err(status) = hostcall::record_metric(id, value) {
+                log::warn!("scim-edge: cannot record {name}: {status}");
             }
         }
     }
@@ -242,11 +186,14 @@ struct HostCalls {
     request_headers: OnceCell<Option<HeaderMap>>,
     /// The callout answer's headers, likewise (one callout per stream).
     response_headers: OnceCell<Option<HeaderMap>>,
+    /// The token of a callout started during the current callback, for [`exports`] to route
+    /// its answer back to this stream.
+    callout: Option<u32>,
 }
 
 impl HostCalls {
     fn new(counters: Rc<RefCell<Counters>>) -> Self {
-        HostCalls { counters, request_headers: OnceCell::new(), response_headers: OnceCell::new() }
+        HostCalls { counters, request_headers: OnceCell::new(), response_headers: OnceCell::new(), callout: None }
     }
 }
 
@@ -275,14 +222,16 @@ impl Host for HostCalls {
     }
 
     fn dispatch(&mut self, call: &UpstreamCall) -> Result<u32, String> {
-        let headers: Vec<(&str, &str)> = call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        hostcalls::dispatch_http_call(&call.cluster, headers, call.body.as_deref(), Vec::new(), call.timeout)
-            .map_err(|status| format!("{status:?}"))
+        let timeout = u32::try_from(call.timeout.as_millis()).unwrap_or(u32::MAX);
+        let token = hostcall::http_call(&call.cluster, &call.headers, call.body.as_deref(), timeout)
+            .map_err(|status| status.to_string())?;
+        self.callout = Some(token);
+        Ok(token)
     }
 
     fn send_response(&mut self, response: &Response) {
         if let Err(status) = hostcall::send_local_response(response.status, &response.headers, &response.body) {
-            log::error!("scim-edge: cannot send the response ({}): {status:?}", response.status);
+            log::error!("scim-edge: cannot send the response ({}): {status}", response.status);
         }
     }
 
@@ -302,18 +251,18 @@ impl Host for HostCalls {
     }
 
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        hostcalls::get_shared_data(key).unwrap_or((None, None))
+        hostcall::get_shared_data(key).unwrap_or((None, None))
     }
 
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
-        match hostcalls::set_shared_data(key, Some(value), cas) {
+        match hostcall::set_shared_data(key, value, cas) {
             Ok(()) => SharedWrite::Stored,
-            Err(Status::CasMismatch) => SharedWrite::Conflict,
+            Err(Status::CAS_MISMATCH) => SharedWrite::Conflict,
             Err(_) => SharedWrite::Failed,
         }
     }
 
     fn now(&self) -> Option<Duration> {
-        hostcalls::get_current_time().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        hostcall::current_time_nanos().ok().map(Duration::from_nanos)
     }
 }
