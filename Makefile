@@ -6,14 +6,17 @@ SHELL := /bin/bash
 VENV   := .venv
 PY     := $(VENV)/bin/python
 TOOLS  := .tools
+# The filter's Rust target (also FILTER_TARGET in envoy/local_stack.py): no WASI libc; the filter
+# reads the VM's environment through WASI's two environ calls itself (src/proxy/hostcall.rs).
 # What Cargo builds, and the filter Envoy loads: Cargo's module after wasm-opt.
-RAW_WASM := target/wasm32-wasip1/release/scim_edge.wasm
+FILTER_TARGET := wasm32-unknown-unknown
+RAW_WASM := target/$(FILTER_TARGET)/release/scim_edge.wasm
 WASM   := target/filter/scim_edge.wasm
 # wasm-bindgen-test-runner must match the wasm-bindgen crate that Cargo.lock resolved.
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 WASM_TEST_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 # Binaryen's wasm-opt (npm build, run by Node), pinned; the features are the ones rustc enables for
-# wasm32-wasip1, which the stripped module no longer lists.
+# wasm32, which the stripped module no longer lists.
 BINARYEN_VERSION := 132.0.0
 WASM_OPT := $(TOOLS)/binaryen/node_modules/.bin/wasm-opt
 WASM_OPT_INSTALLED := $(TOOLS)/binaryen/.installed-$(BINARYEN_VERSION)
@@ -62,7 +65,7 @@ $(WASM_OPT_INSTALLED):
 # Cargo's module, then wasm-opt -O2 (docs/performance.md: about 14 % smaller, at the same speed;
 # V8 compiles every byte of it when Envoy starts). Optimised again only when Cargo rebuilt it.
 build: toolchain $(WASM_OPT_INSTALLED)
-	cargo build --release --target wasm32-wasip1
+	cargo build --release --target $(FILTER_TARGET)
 	@$(MAKE) --no-print-directory filter
 	@echo "scim_edge.wasm: $$(stat -c %s $(WASM)) bytes ($(WASM)); before wasm-opt $$(stat -c %s $(RAW_WASM))"
 
@@ -82,7 +85,7 @@ test: lint unit wasm-test e2e
 lint: toolchain
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --release --target wasm32-wasip1 --lib -- -D warnings
+	cargo clippy --release --target $(FILTER_TARGET) --lib -- -D warnings
 
 unit:
 	cargo test

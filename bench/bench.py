@@ -98,11 +98,11 @@ def build() -> None:
         print("bench: " + " ".join(argv[1:]).replace(str(ROOT) + "/", ""), flush=True)
         subprocess.run(argv, cwd=ROOT, check=True)
     # (d): the same filter with Cargo's opt-level 2 instead of the shipped "z", then the same wasm-opt.
-    print("bench: build --release --target wasm32-wasip1 (opt-level 2) --target-dir target/bench-speed, wasm-opt",
-          flush=True)
-    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1", "--target-dir",
+    print(f"bench: build --release --target {stack.FILTER_TARGET} (opt-level 2) --target-dir target/bench-speed, "
+          "wasm-opt", flush=True)
+    subprocess.run(["cargo", "build", "--quiet", "--release", "--target", stack.FILTER_TARGET, "--target-dir",
                     str(SPEED_TARGET)], cwd=ROOT, check=True, env={**os.environ, "CARGO_PROFILE_RELEASE_OPT_LEVEL": "2"})
-    raw = SPEED_TARGET / "wasm32-wasip1" / "release" / "scim_edge.wasm"
+    raw = SPEED_TARGET / stack.FILTER_TARGET / "release" / "scim_edge.wasm"
     subprocess.run([*WASM_OPT_CMD.split(), str(raw), "-o", str(SPEED_WASM)], cwd=ROOT, check=True)
 
 

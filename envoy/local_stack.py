@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CONFIG = ROOT / "envoy" / "envoy.yaml"
 # The filter as `make build` leaves it: Cargo's module after wasm-opt.
 WASM = ROOT / "target" / "filter" / "scim_edge.wasm"
+# The Rust target the filter is built for (the Makefile's FILTER_TARGET).
+FILTER_TARGET = "wasm32-unknown-unknown"
 SCIM_PREFIX = "/api/scim/v2"
 # Development-only secrets of the local stack (README, "Local stack").
 CLIENT_TOKEN = "local-dev-token"

@@ -24,5 +24,5 @@ pub mod scim;
 pub mod scim_error;
 pub mod upstream;
 
-#[cfg(target_os = "wasi")]
+#[cfg(all(target_arch = "wasm32", target_os = "unknown", not(test)))]
 pub mod proxy;

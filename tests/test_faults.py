@@ -49,7 +49,7 @@ from upstream_recorder import UpstreamRecorder
 
 ROOT = conftest.ROOT
 FAULT_TARGET_DIR = ROOT / "target" / "fault-injection"
-FAULT_WASM = FAULT_TARGET_DIR / "wasm32-wasip1" / "release" / "scim_edge.wasm"
+FAULT_WASM = FAULT_TARGET_DIR / stack.FILTER_TARGET / "release" / "scim_edge.wasm"
 FAULT_HEADER = "x-scim-edge-fault"
 MARKER = re.compile(r"m[0-9a-f]{16}")
 P = stack.SCIM_PREFIX
@@ -430,9 +430,9 @@ def test_a_new_token_set_is_loaded_without_a_restart_and_no_request_is_dropped(r
 @pytest.fixture(scope="module")
 def fault_wasm() -> Path:
     """The filter built with `--features fault-injection`, in its own target directory (the
-    shipped build in target/wasm32-wasip1 is never touched)."""
+    shipped build is never touched)."""
     command = [
-        "cargo", "build", "--release", "--target", "wasm32-wasip1",
+        "cargo", "build", "--release", "--target", stack.FILTER_TARGET,
         "--features", "fault-injection", "--target-dir", str(FAULT_TARGET_DIR),
     ]
     built = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)

@@ -196,15 +196,3 @@ fn action(flow: crate::exchange::Flow) -> u32 {
         crate::exchange::Flow::Pause => PAUSE,
     }
 }
-
-/// Runs the module's static constructors (wasi-libc's among them) before the first callback,
-/// as a WASI reactor's `_initialize` must; Envoy calls it once when the VM starts.
-#[cfg(target_os = "wasi")]
-#[no_mangle]
-pub extern "C" fn _initialize() {
-    extern "C" {
-        fn __wasm_call_ctors();
-    }
-    // SAFETY: the linker's constructor list, run once, before any other export.
-    unsafe { __wasm_call_ctors() }
-}

@@ -149,6 +149,39 @@ extern "C" {
     ) -> u32;
 }
 
+// WASI's environment calls, which Envoy provides to every module (with the variables listed in
+// `vm_config.environment_variables`). The filter is built for `wasm32-unknown-unknown`, without
+// wasi-libc, so it reads the environment itself.
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+extern "C" {
+    fn environ_sizes_get(return_count: *mut usize, return_buffer_size: *mut usize) -> i32;
+    fn environ_get(return_pointers: *mut *mut u8, return_buffer: *mut u8) -> i32;
+}
+
+/// The VM's environment variable `name`; `None` when unset, not UTF-8, or unreadable.
+pub fn env_var(name: &str) -> Option<String> {
+    let (mut count, mut size) = (0usize, 0usize);
+    // SAFETY: `count`/`size` are live out-parameters.
+    if unsafe { environ_sizes_get(&mut count, &mut size) } != 0 {
+        return None;
+    }
+    let mut pointers = vec![null_mut::<u8>(); count];
+    let mut buffer = vec![0u8; size];
+    // SAFETY: `pointers` has room for `count` pointers and `buffer` for `size` bytes, the sizes the
+    // host just gave.
+    if unsafe { environ_get(pointers.as_mut_ptr(), buffer.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // Each pointer is to a NUL-terminated `NAME=value` inside `buffer`.
+    let base = buffer.as_ptr() as usize;
+    pointers.iter().find_map(|pointer| {
+        let entry = buffer.get((*pointer as usize).checked_sub(base)?..)?;
+        let entry = entry.split(|byte| *byte == 0).next()?;
+        let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
+        String::from_utf8(value.to_vec()).ok()
+    })
+}
+
 /// Takes ownership of bytes the host allocated in this VM's memory, through the exported
 /// `proxy_on_memory_allocate` (`super::exports`), which allocates with the global allocator.
 ///

@@ -41,7 +41,7 @@ impl Root {
                 return false;
             }
         };
-        match Config::from_json(&bytes, &|name| std::env::var(name).ok()) {
+        match Config::from_json(&bytes, &hostcall::env_var) {
             Ok(config) => {
                 log::info!(
                     "scim-edge {}: configured: prefix {}, {} token(s) [{}], upstream cluster '{}' base path '{}', \
