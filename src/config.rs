@@ -123,16 +123,16 @@ fn tokens(root: &Fields) -> Result<TokenSet, ConfigError> {
             ));
         }
         let sha256 = decode_sha256(fields.required_string("sha256")?).ok_or_else(|| {
-            error(fields.path("sha256"), "expected the SHA-256 digest of the token as 64 hexadecimal characters")
+            fields.error("sha256", "expected the SHA-256 digest of the token as 64 hexadecimal characters")
         })?;
         if sha256 == EMPTY_SHA256 {
-            return Err(error(fields.path("sha256"), "is the digest of the empty string"));
+            return Err(fields.error("sha256", "is the digest of the empty string"));
         }
         if entries.iter().any(|e| e.name == name) {
-            return Err(error(fields.path("name"), "duplicate token name"));
+            return Err(fields.error("name", "duplicate token name"));
         }
         if entries.iter().any(|e| e.sha256 == sha256) {
-            return Err(error(fields.path("sha256"), "duplicate digest (the same token twice)"));
+            return Err(fields.error("sha256", "duplicate digest (the same token twice)"));
         }
         entries.push(TokenEntry { name: name.to_string(), sha256 });
     }
@@ -153,20 +153,20 @@ fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
     ])?;
     let cluster = fields.required_string("cluster")?;
     if cluster.is_empty() {
-        return Err(error(fields.path("cluster"), "empty; name an Envoy cluster of the bootstrap"));
+        return Err(fields.error("cluster", "empty; name an Envoy cluster of the bootstrap"));
     }
     let authority = fields.required_string("authority")?;
     if authority.is_empty() || !authority.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b)) {
-        return Err(error(fields.path("authority"), "expected host or host:port"));
+        return Err(fields.error("authority", "expected host or host:port"));
     }
     let base_path = check_base_path(fields.required_string("base_path")?, true)
-        .map_err(|reason| error(fields.path("base_path"), reason))?;
+        .map_err(|reason| fields.error("base_path", reason))?;
     let timeout_ms = fields.integer_in("timeout_ms", 1..=300_000)?.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
     let bearer_token = upstream_credential(&fields, env)?;
     let mut upstream = Upstream::new(cluster, authority, &base_path, Duration::from_millis(timeout_ms), &bearer_token);
     if let Some(max) = fields.integer_in("max_response_bytes", 1024..=64 * 1024 * 1024)? {
         upstream.max_response_bytes =
-            usize::try_from(max).map_err(|_| error(fields.path("max_response_bytes"), "too large"))?;
+            usize::try_from(max).map_err(|_| fields.error("max_response_bytes", "too large"))?;
     }
     Ok(upstream)
 }
@@ -177,9 +177,9 @@ fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
 fn upstream_credential(fields: &Fields, env: EnvLookup) -> Result<String, ConfigError> {
     let (field, token) = match (fields.string("bearer_token")?, fields.string("bearer_token_env")?) {
         (Some(_), Some(_)) => {
-            return Err(error(fields.path("bearer_token"), "set either bearer_token or bearer_token_env, not both"))
+            return Err(fields.error("bearer_token", "set either bearer_token or bearer_token_env, not both"))
         }
-        (None, None) => return Err(error(fields.path("bearer_token_env"), "required (or bearer_token)")),
+        (None, None) => return Err(fields.error("bearer_token_env", "required (or bearer_token)")),
         (Some(token), None) => ("bearer_token", token.to_string()),
         (None, Some(name)) => match env(name) {
             Some(token) => ("bearer_token_env", token),
@@ -192,7 +192,7 @@ fn upstream_credential(fields: &Fields, env: EnvLookup) -> Result<String, Config
         },
     };
     if !is_token68(token.trim().as_bytes()) {
-        return Err(error(fields.path(field), "expected a non-empty bearer token (RFC 6750 token68 characters)"));
+        return Err(fields.error(field, "expected a non-empty bearer token (RFC 6750 token68 characters)"));
     }
     Ok(token.trim().to_string())
 }
@@ -233,14 +233,12 @@ fn mapping(root: &Fields) -> Result<Mapping, ConfigError> {
     fields.deny_unknown(&["profile", "users", "groups", "allow_privileged", "omni_system_attributes"])?;
     let profile = match fields.string("profile")? {
         None => Profile::Omni,
-        Some(name) => {
-            Profile::parse(name).ok_or_else(|| error(fields.path("profile"), "expected \"omni\" or \"rfc\""))?
-        }
+        Some(name) => Profile::parse(name).ok_or_else(|| fields.error("profile", "expected \"omni\" or \"rfc\""))?,
     };
     let system = match fields.string("omni_system_attributes")? {
         None | Some("reject") => SystemAttributes::Reject,
         Some("strip") => SystemAttributes::Strip,
-        Some(_) => return Err(error(fields.path("omni_system_attributes"), "expected \"reject\" or \"strip\"")),
+        Some(_) => return Err(fields.error("omni_system_attributes", "expected \"reject\" or \"strip\"")),
     };
     let privileged = string_list(&fields, "allow_privileged")?;
     for (index, name) in privileged.iter().enumerate() {
@@ -356,15 +354,14 @@ fn string_list(fields: &Fields, key: &str) -> Result<Vec<String>, ConfigError> {
     let Some(items) = fields.array(key)? else {
         return Ok(Vec::new());
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| {
-            item.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| error(format!("{}[{index}]", fields.path(key)), "expected a string"))
-        })
-        .collect()
+    let mut strings = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let Some(text) = item.as_str() else {
+            return Err(error(format!("{}[{index}]", fields.path(key)), "expected a string"));
+        };
+        strings.push(text.to_string());
+    }
+    Ok(strings)
 }
 
 /// `/a/b` without a trailing slash, without query, fragment, dot segments or empty segments.
@@ -426,9 +423,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An error about one field of this object.
+    fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+        error(self.path(key), reason)
+    }
+
     fn deny_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
         match self.map.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(key) => Err(error(self.path(key), format!("unknown field; known fields: {}", known.join(", ")))),
+            Some(key) => Err(self.error(key, format!("unknown field; known fields: {}", known.join(", ")))),
             None => Ok(()),
         }
     }
@@ -442,25 +444,25 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(error(self.path(key), "expected a string")),
+            Some(_) => Err(self.error(key, "expected a string")),
         }
     }
 
     fn required_string(&self, key: &str) -> Result<&'a str, ConfigError> {
-        self.string(key)?.ok_or_else(|| error(self.path(key), "required"))
+        self.string(key)?.ok_or_else(|| self.error(key, "required"))
     }
 
     fn integer(&self, key: &str) -> Result<Option<u64>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| error(self.path(key), "expected a non-negative integer")),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| self.error(key, "expected a non-negative integer")),
         }
     }
 
     fn integer_in(&self, key: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
         match self.integer(key)? {
             Some(n) if !range.contains(&n) => {
-                Err(error(self.path(key), format!("out of range {}..={}", range.start(), range.end())))
+                Err(self.error(key, format!("out of range {}..={}", range.start(), range.end())))
             }
             n => Ok(n),
         }
@@ -470,7 +472,7 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Array(items)) => Ok(Some(items)),
-            Some(_) => Err(error(self.path(key), "expected an array")),
+            Some(_) => Err(self.error(key, "expected an array")),
         }
     }
 }

@@ -144,7 +144,11 @@ impl Exchange {
         };
         host.count(Counter::Requests);
         let method = header_text(host, ":method").unwrap_or_default();
-        self.outline.method = method.chars().filter(char::is_ascii_uppercase).take(8).collect();
+        let mut shown = String::new();
+        for c in method.chars().filter(char::is_ascii_uppercase).take(8) {
+            shown.push(c);
+        }
+        self.outline.method = shown;
 
         match self.admit(host, &method, &rest, &query) {
             Err(error) => {
@@ -204,13 +208,16 @@ impl Exchange {
         if body_size > self.config.upstream.max_response_bytes {
             return self.fail_upstream(host, UpstreamFailure::Oversized);
         }
+        let mut headers = Vec::new();
+        for &name in RELAYED_RESPONSE_HEADERS {
+            if let Some(value) = header_text_of(host.upstream_response_header(name)) {
+                headers.push((name.to_string(), value));
+            }
+        }
         let reply = UpstreamReply {
             status: header_text_of(host.upstream_response_header(":status")).and_then(|s| s.parse().ok()),
             content_type: header_text_of(host.upstream_response_header("content-type")),
-            headers: RELAYED_RESPONSE_HEADERS
-                .iter()
-                .filter_map(|&name| header_text_of(host.upstream_response_header(name)).map(|v| (name.to_string(), v)))
-                .collect(),
+            headers,
             body: if body_size == 0 { Vec::new() } else { host.upstream_response_body(body_size).unwrap_or_default() },
         };
         self.outline.upstream_status = reply.status;
@@ -315,10 +322,12 @@ impl Exchange {
                 "SCIM request bodies must be sent as 'Content-Type: application/scim+json' (RFC 7644 §8.1)",
             ));
         }
-        let forwarded = FORWARDED_REQUEST_HEADERS
-            .iter()
-            .filter_map(|&name| header_text(host, name).map(|v| (name.to_string(), v)))
-            .collect();
+        let mut forwarded = Vec::new();
+        for &name in FORWARDED_REQUEST_HEADERS {
+            if let Some(value) = header_text(host, name) {
+                forwarded.push((name.to_string(), value));
+            }
+        }
         let public = PublicBase::new(
             header_text(host, "x-forwarded-proto").or_else(|| header_text(host, ":scheme")).as_deref(),
             header_text(host, ":authority").as_deref(),

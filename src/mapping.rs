@@ -74,7 +74,11 @@ pub struct Policy {
 
 /// Counter-safe name of a stripped attribute: its canonical path with `:` and `.` as `_`.
 pub fn stripped_name(canonical: &str) -> String {
-    canonical.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    let mut name = String::with_capacity(canonical.len());
+    for c in canonical.chars() {
+        name.push(if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' });
+    }
+    name
 }
 
 /// Name under which attributes of an open schema that the configuration does not list are
@@ -106,23 +110,27 @@ impl Policy {
 
     /// The profile's attributes before additions and removals.
     pub fn base(profile: Profile, resource_type: ResourceType) -> Vec<String> {
-        fn all(schema: &Schema, qualified: bool) -> impl Iterator<Item = String> + '_ {
-            schema.attributes.iter().filter(|a| a.mutability != Mutability::ReadOnly).map(move |a| {
-                if qualified {
-                    format!("{}:{}", schema.id, a.name)
-                } else {
-                    a.name.to_string()
-                }
-            })
-        }
-        match (profile, resource_type) {
-            (Profile::Omni, ResourceType::User) => vec!["userName".into(), "active".into(), "displayName".into()],
-            (Profile::Omni, ResourceType::Group) => vec!["displayName".into(), "members".into()],
-            (Profile::Rfc, ResourceType::User) => {
-                all(&USER, false).chain(all(&ENTERPRISE_USER, true)).chain(["externalId".to_string()]).collect()
+        // Loops rather than chained iterators: each `collect` of an iterator type is its own copy
+        // of Vec's extend code.
+        fn push_writable(allowed: &mut Vec<String>, schema: &Schema, qualified: bool) {
+            for a in schema.attributes.iter().filter(|a| a.mutability != Mutability::ReadOnly) {
+                allowed.push(if qualified { format!("{}:{}", schema.id, a.name) } else { a.name.to_string() });
             }
-            (Profile::Rfc, ResourceType::Group) => all(&GROUP, false).chain(["externalId".to_string()]).collect(),
         }
+        let mut allowed = Vec::new();
+        match (profile, resource_type) {
+            (Profile::Omni, ResourceType::User) => {
+                return vec!["userName".into(), "active".into(), "displayName".into()]
+            }
+            (Profile::Omni, ResourceType::Group) => return vec!["displayName".into(), "members".into()],
+            (Profile::Rfc, ResourceType::User) => {
+                push_writable(&mut allowed, &USER, false);
+                push_writable(&mut allowed, &ENTERPRISE_USER, true);
+            }
+            (Profile::Rfc, ResourceType::Group) => push_writable(&mut allowed, &GROUP, false),
+        }
+        allowed.push("externalId".to_string());
+        allowed
     }
 
     pub fn is_omni(&self) -> bool {
@@ -343,17 +351,15 @@ impl Policy {
             }
         });
         // An extension URN stays in `schemas` only while the resource still carries the extension.
-        let listed: Vec<bool> = match map.get("schemas") {
-            Some(Value::Array(schemas)) => schemas
-                .iter()
-                .map(|urn| {
-                    urn.as_str().is_some_and(|urn| {
-                        self.schema.extension(urn).is_none() || map.keys().any(|k| k.eq_ignore_ascii_case(urn))
-                    })
-                })
-                .collect(),
-            _ => return,
+        let Some(Value::Array(schemas)) = map.get("schemas") else {
+            return;
         };
+        let mut listed = Vec::with_capacity(schemas.len());
+        for urn in schemas {
+            listed.push(urn.as_str().is_some_and(|urn| {
+                self.schema.extension(urn).is_none() || map.keys().any(|k| k.eq_ignore_ascii_case(urn))
+            }));
+        }
         if let Some(Value::Array(schemas)) = map.get_mut("schemas") {
             let mut listed = listed.into_iter();
             schemas.retain(|_| listed.next().unwrap_or(false));
@@ -401,7 +407,10 @@ impl Projection {
             }
         };
         if !self.attributes.is_empty() {
-            let wanted: Vec<String> = self.attributes.iter().map(|a| top(a)).collect();
+            let mut wanted = Vec::with_capacity(self.attributes.len());
+            for attribute in &self.attributes {
+                wanted.push(top(attribute));
+            }
             retain(map, &mut |key, _| {
                 matches!(key.as_str(), "id" | "schemas" | "meta") || wanted.contains(&key.to_ascii_lowercase())
             });

@@ -159,12 +159,15 @@ pub fn resolve(method: &str, rest: &str, query: &str) -> Result<Route, ScimError
     match Method::parse(method).filter(|m| allowed.contains(m)) {
         Some(method) => Ok(Route { method, endpoint, query: query.to_string() }),
         None => {
-            let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-            Err(ScimError::new(
-                405,
-                format!("Method not allowed on /{}; allowed: {}", endpoint.label(), allow.join(", ")),
-            )
-            .with_header("allow", allow.join(", ")))
+            let mut allow = String::new();
+            for method in allowed {
+                if !allow.is_empty() {
+                    allow.push_str(", ");
+                }
+                allow.push_str(method.as_str());
+            }
+            Err(ScimError::new(405, format!("Method not allowed on /{}; allowed: {allow}", endpoint.label()))
+                .with_header("allow", allow))
         }
     }
 }

@@ -82,7 +82,9 @@ impl ScimError {
     pub fn into_response(self) -> Response {
         let body = self.body();
         let mut headers = vec![("content-type".to_string(), SCIM_MEDIA_TYPE.to_string())];
-        headers.extend(self.headers.into_iter().map(|(name, value)| (name.to_string(), value)));
+        for (name, value) in self.headers {
+            headers.push((name.to_string(), value));
+        }
         Response { status: self.status, headers, body }
     }
 }

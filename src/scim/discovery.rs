@@ -69,7 +69,11 @@ pub fn service_provider_config(config: &Config, public: &PublicBase) -> Value {
 
 /// `/Schemas`: every published schema, as a ListResponse (RFC 7644 §4).
 pub fn schemas(mapping: &Mapping, public: &PublicBase) -> Value {
-    list(published(mapping).into_iter().map(|(policy, schema)| schema_document(policy, schema, public)).collect())
+    let mut documents = Vec::new();
+    for (policy, schema) in published(mapping) {
+        documents.push(schema_document(policy, schema, public));
+    }
+    list(documents)
 }
 
 /// `/Schemas/{id}`: one published schema by URN (percent-decoded, compared case-insensitively).
@@ -79,15 +83,21 @@ pub fn schema(mapping: &Mapping, public: &PublicBase, id: &str) -> Result<Value,
     match published.iter().find(|(_, schema)| schema.id.eq_ignore_ascii_case(&id)) {
         Some((policy, schema)) => Ok(schema_document(policy, schema, public)),
         None => {
-            let ids: Vec<&str> = published.iter().map(|(_, schema)| schema.id).collect();
-            Err(ScimError::new(404, format!("No such schema; this gateway publishes {}", ids.join(", "))))
+            let mut ids = String::new();
+            for (_, schema) in &published {
+                if !ids.is_empty() {
+                    ids.push_str(", ");
+                }
+                ids.push_str(schema.id);
+            }
+            Err(ScimError::new(404, format!("No such schema; this gateway publishes {ids}")))
         }
     }
 }
 
 /// `/ResourceTypes`: User and Group, as a ListResponse (RFC 7644 §4).
 pub fn resource_types(mapping: &Mapping, public: &PublicBase) -> Value {
-    list([&mapping.users, &mapping.groups].into_iter().map(|policy| resource_type_document(policy, public)).collect())
+    list(vec![resource_type_document(&mapping.users, public), resource_type_document(&mapping.groups, public)])
 }
 
 /// `/ResourceTypes/{id}`: `User` or `Group`.
@@ -106,24 +116,22 @@ fn published(mapping: &Mapping) -> Vec<(&Policy, &'static Schema)> {
     let mut schemas = Vec::new();
     for policy in [&mapping.users, &mapping.groups] {
         schemas.push((policy, policy.schema.core));
-        schemas.extend(extensions(policy).into_iter().map(|schema| (policy, schema)));
+        for schema in extensions(policy) {
+            schemas.push((policy, schema));
+        }
     }
     schemas
 }
 
 fn extensions(policy: &Policy) -> Vec<&'static Schema> {
-    policy
-        .schema
-        .extensions
-        .iter()
-        .copied()
-        .filter(|schema| {
-            schema
-                .attributes
-                .iter()
-                .any(|attribute| policy.exposes(&AttrRef { schema: Some(schema), attribute, sub_attribute: None }))
-        })
-        .collect()
+    let mut exposed = Vec::new();
+    for &schema in policy.schema.extensions {
+        let attr = |attribute| AttrRef { schema: Some(schema), attribute, sub_attribute: None };
+        if schema.attributes.iter().any(|attribute| policy.exposes(&attr(attribute))) {
+            exposed.push(schema);
+        }
+    }
+    exposed
 }
 
 fn resource_type_document(policy: &Policy, public: &PublicBase) -> Value {
@@ -139,30 +147,30 @@ fn resource_type_document(policy: &Policy, public: &PublicBase) -> Value {
         ("endpoint", format!("/{}", policy.resource_type().endpoint()).into()),
         ("schema", policy.schema.core.id.into()),
     ];
-    let extensions: Vec<Value> = extensions(policy)
-        .into_iter()
-        .map(|schema| object(&mut [("schema", schema.id.into()), ("required", false.into())]))
-        .collect();
+    let mut extensions = Vec::new();
+    for schema in self::extensions(policy) {
+        extensions.push(object(&mut [("schema", schema.id.into()), ("required", false.into())]));
+    }
     if !extensions.is_empty() {
-        document.push(("schemaExtensions", extensions.into()));
+        document.push(("schemaExtensions", Value::Array(extensions)));
     }
     document.push(("meta", meta("ResourceType", public, format!("ResourceTypes/{name}"))));
     object(&mut document)
 }
 
 fn schema_document(policy: &Policy, schema: &'static Schema, public: &PublicBase) -> Value {
-    let attributes: Vec<Value> = schema
-        .attributes
-        .iter()
-        .filter(|attribute| policy.exposes(&AttrRef { schema: Some(schema), attribute, sub_attribute: None }))
-        .map(|attribute| attribute_document(policy, schema, attribute))
-        .collect();
+    let mut attributes = Vec::new();
+    for attribute in schema.attributes {
+        if policy.exposes(&AttrRef { schema: Some(schema), attribute, sub_attribute: None }) {
+            attributes.push(attribute_document(policy, schema, attribute));
+        }
+    }
     object(&mut [
         ("schemas", strings(&[SCHEMA_URN])),
         ("id", schema.id.into()),
         ("name", schema_name(schema.id).into()),
         ("description", schema_description(policy, schema).into()),
-        ("attributes", attributes.into()),
+        ("attributes", Value::Array(attributes)),
         ("meta", meta("Schema", public, format!("Schemas/{}", schema.id))),
     ])
 }
@@ -206,13 +214,13 @@ fn schema_description(policy: &Policy, schema: &Schema) -> String {
 fn attribute_document(policy: &Policy, schema: &'static Schema, attribute: &'static Attribute) -> Value {
     let mut document = characteristics(schema, attribute, None);
     if attribute.is_complex() {
-        let subs: Vec<Value> = attribute
-            .sub_attributes
-            .iter()
-            .filter(|sub| policy.exposes(&AttrRef { schema: Some(schema), attribute, sub_attribute: Some(sub) }))
-            .map(|sub| Value::Object(characteristics(schema, attribute, Some(sub))))
-            .collect();
-        document.insert("subAttributes".into(), subs.into());
+        let mut subs = Vec::new();
+        for sub in attribute.sub_attributes {
+            if policy.exposes(&AttrRef { schema: Some(schema), attribute, sub_attribute: Some(sub) }) {
+                subs.push(Value::Object(characteristics(schema, attribute, Some(sub))));
+            }
+        }
+        document.insert("subAttributes".into(), Value::Array(subs));
     }
     Value::Object(document)
 }
@@ -366,12 +374,16 @@ fn list(resources: Vec<Value>) -> Value {
         ("totalResults", resources.len().into()),
         ("itemsPerPage", resources.len().into()),
         ("startIndex", 1.into()),
-        ("Resources", resources.into()),
+        ("Resources", Value::Array(resources)),
     ])
 }
 
 fn strings(items: &[&str]) -> Value {
-    Value::Array(items.iter().map(|&item| item.into()).collect())
+    let mut values = Vec::with_capacity(items.len());
+    for &item in items {
+        values.push(item.into());
+    }
+    Value::Array(values)
 }
 
 #[cfg(test)]

@@ -255,7 +255,7 @@ pub fn resolve_attr(schema: &ResourceSchema, path: &str) -> Option<AttrRef> {
 pub fn parse_filter(input: &str, schema: &ResourceSchema) -> Result<Filter, ScimError> {
     let mut parser = Parser::new(input, schema, ScimType::InvalidFilter)?;
     if input.trim().is_empty() {
-        return Err(parser.error("the filter is empty"));
+        return Err(parser.error(format_args!("the filter is empty")));
     }
     let filter = parser.or_chain(None)?;
     parser.expect_end("'and', 'or' or the end of the filter")?;
@@ -269,7 +269,7 @@ pub fn parse_patch_path(input: &str, schema: &ResourceSchema) -> Result<PatchPat
     let mut parser = Parser::new(input, schema, ScimType::InvalidPath)?;
     let (at, token) = parser.next()?;
     let Token::Word(path) = token else {
-        return Err(parser.error(format!("expected an attribute path at offset {at}")));
+        return Err(parser.error(format_args!("expected an attribute path at offset {at}")));
     };
     let attr = parser.resolve(path, None)?;
     match parser.next()? {
@@ -284,7 +284,7 @@ pub fn parse_patch_path(input: &str, schema: &ResourceSchema) -> Result<PatchPat
                 (at, Token::Word(word)) => {
                     let name = word.strip_prefix('.').ok_or_else(|| parser.after_value_path(at))?;
                     let sub = attr.attribute.sub_attribute(name).ok_or_else(|| {
-                        parser.error(format!("'{}' has no sub-attribute '{}'", attr.canonical(), shown(name)))
+                        parser.error(format_args!("'{}' has no sub-attribute '{}'", attr.canonical(), shown(name)))
                     })?;
                     parser.expect_end("the end of the path")?;
                     Some(sub)
@@ -293,7 +293,7 @@ pub fn parse_patch_path(input: &str, schema: &ResourceSchema) -> Result<PatchPat
             };
             Ok(PatchPath::Value { attr, filter, sub_attribute })
         }
-        (at, _) => Err(parser.error(format!("expected '[' or the end of the path at offset {at}"))),
+        (at, _) => Err(parser.error(format_args!("expected '[' or the end of the path at offset {at}"))),
     }
 }
 
@@ -339,12 +339,12 @@ impl<'a> Parser<'a> {
         let in_patch_path = kind == ScimType::InvalidPath;
         let parser = Parser { src, pos: 0, peeked: None, schema, kind, in_patch_path, depth: 0 };
         if src.len() > MAX_FILTER_LEN {
-            return Err(parser.error(format!("longer than {MAX_FILTER_LEN} bytes (MAX_FILTER_LEN)")));
+            return Err(parser.error(format_args!("longer than {MAX_FILTER_LEN} bytes (MAX_FILTER_LEN)")));
         }
         Ok(parser)
     }
 
-    fn error(&self, detail: impl std::fmt::Display) -> ScimError {
+    fn error(&self, detail: std::fmt::Arguments) -> ScimError {
         let what = match (self.kind, self.in_patch_path) {
             (ScimType::InvalidPath, _) => "Invalid PATCH path",
             (_, true) => "Invalid filter in PATCH path",
@@ -381,7 +381,7 @@ impl<'a> Parser<'a> {
                 self.pos = self.run_end(start, |b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'));
                 let number = self.src.get(start..self.pos).unwrap_or_default();
                 if !is_json_number(number) {
-                    return Err(self.error(format!("invalid number at offset {start}")));
+                    return Err(self.error(format_args!("invalid number at offset {start}")));
                 }
                 Token::Number(number)
             }
@@ -389,7 +389,7 @@ impl<'a> Parser<'a> {
                 self.pos = self.run_end(start, is_word_byte);
                 Token::Word(self.src.get(start..self.pos).unwrap_or_default())
             }
-            Some(_) => return Err(self.error(format!("unexpected character at offset {start}"))),
+            Some(_) => return Err(self.error(format_args!("unexpected character at offset {start}"))),
         };
         Ok((start, token))
     }
@@ -406,7 +406,7 @@ impl<'a> Parser<'a> {
                     return Ok(Token::Str(out));
                 }
                 '\\' => {
-                    let bad = || self.error(format!("invalid escape in the string at offset {}", body + i));
+                    let bad = || self.error(format_args!("invalid escape in the string at offset {}", body + i));
                     let unescaped = match chars.next().map(|(_, c)| c) {
                         Some('"') => '"',
                         Some('\\') => '\\',
@@ -426,7 +426,7 @@ impl<'a> Parser<'a> {
                                 };
                                 if !(0xDC00..0xE000).contains(&low) {
                                     return Err(
-                                        self.error(format!("lone surrogate in the string at offset {}", body + i))
+                                        self.error(format_args!("lone surrogate in the string at offset {}", body + i))
                                     );
                                 }
                                 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
@@ -434,7 +434,7 @@ impl<'a> Parser<'a> {
                                 high
                             };
                             char::from_u32(code).ok_or_else(|| {
-                                self.error(format!("lone surrogate in the string at offset {}", body + i))
+                                self.error(format_args!("lone surrogate in the string at offset {}", body + i))
                             })?
                         }
                         _ => return Err(bad()),
@@ -442,12 +442,14 @@ impl<'a> Parser<'a> {
                     out.push(unescaped);
                 }
                 c if u32::from(c) < 0x20 => {
-                    return Err(self.error(format!("unescaped control character in the string at offset {}", body + i)))
+                    return Err(
+                        self.error(format_args!("unescaped control character in the string at offset {}", body + i))
+                    )
                 }
                 c => out.push(c),
             }
         }
-        Err(self.error(format!("unterminated string starting at offset {start}")))
+        Err(self.error(format_args!("unterminated string starting at offset {start}")))
     }
 
     fn next(&mut self) -> Result<(usize, Token<'a>), ScimError> {
@@ -474,19 +476,19 @@ impl<'a> Parser<'a> {
     fn expect_end(&mut self, expected: &str) -> Result<(), ScimError> {
         match self.next()? {
             (_, Token::End) => Ok(()),
-            (at, Token::Close) => Err(self.error(format!("unbalanced ')' at offset {at}"))),
-            (at, _) => Err(self.error(format!("expected {expected} at offset {at}"))),
+            (at, Token::Close) => Err(self.error(format_args!("unbalanced ')' at offset {at}"))),
+            (at, _) => Err(self.error(format_args!("expected {expected} at offset {at}"))),
         }
     }
 
     fn after_value_path(&self, at: usize) -> ScimError {
-        self.error(format!("expected '.' and a sub-attribute, or the end of the path, at offset {at}"))
+        self.error(format_args!("expected '.' and a sub-attribute, or the end of the path, at offset {at}"))
     }
 
     fn enter(&mut self) -> Result<(), ScimError> {
         self.depth += 1;
         if self.depth > MAX_FILTER_DEPTH {
-            return Err(self.error(format!("nested deeper than {MAX_FILTER_DEPTH} levels (MAX_FILTER_DEPTH)")));
+            return Err(self.error(format_args!("nested deeper than {MAX_FILTER_DEPTH} levels (MAX_FILTER_DEPTH)")));
         }
         Ok(())
     }
@@ -515,11 +517,13 @@ impl<'a> Parser<'a> {
             (_, Token::Open) => self.group(outer),
             (at, Token::Word(w)) if w.eq_ignore_ascii_case("not") => match self.next()? {
                 (_, Token::Open) => Ok(Filter::Not(Box::new(self.group(outer)?))),
-                _ => Err(self.error(format!("'not' at offset {at} must be followed by a filter in parentheses"))),
+                _ => Err(self.error(format_args!("'not' at offset {at} must be followed by a filter in parentheses"))),
             },
             (_, Token::Word(path)) => self.attribute_expression(path, outer),
-            (_, Token::End) => Err(self.error("expected an attribute path, '(' or 'not' at the end of the filter")),
-            (at, _) => Err(self.error(format!("expected an attribute path, '(' or 'not' at offset {at}"))),
+            (_, Token::End) => {
+                Err(self.error(format_args!("expected an attribute path, '(' or 'not' at the end of the filter")))
+            }
+            (at, _) => Err(self.error(format_args!("expected an attribute path, '(' or 'not' at offset {at}"))),
         }
     }
 
@@ -529,8 +533,8 @@ impl<'a> Parser<'a> {
         let filter = self.or_chain(outer)?;
         match self.next()? {
             (_, Token::Close) => {}
-            (_, Token::End) => return Err(self.error("missing ')' at the end of the filter")),
-            (at, _) => return Err(self.error(format!("expected 'and', 'or' or ')' at offset {at}"))),
+            (_, Token::End) => return Err(self.error(format_args!("missing ')' at the end of the filter"))),
+            (at, _) => return Err(self.error(format_args!("expected 'and', 'or' or ')' at offset {at}"))),
         }
         self.depth -= 1;
         Ok(filter)
@@ -539,10 +543,10 @@ impl<'a> Parser<'a> {
     fn resolve(&self, path: &str, outer: Option<AttrRef>) -> Result<AttrRef, ScimError> {
         match outer {
             None => resolve_attr(self.schema, path)
-                .ok_or_else(|| self.error(format!("unknown attribute '{}'", shown(path)))),
+                .ok_or_else(|| self.error(format_args!("unknown attribute '{}'", shown(path)))),
             Some(outer) => match outer.attribute.sub_attribute(path) {
                 Some(sub) => Ok(AttrRef { sub_attribute: Some(sub), ..outer }),
-                None => Err(self.error(format!("'{}' has no sub-attribute '{}'", outer.canonical(), shown(path)))),
+                None => Err(self.error(format_args!("'{}' has no sub-attribute '{}'", outer.canonical(), shown(path)))),
             },
         }
     }
@@ -553,7 +557,8 @@ impl<'a> Parser<'a> {
         if attr.sub_attribute.is_none() && (attr.attribute.multi_valued || attr.attribute.is_complex()) {
             Ok(())
         } else {
-            Err(self.error(format!("'{}' is not multi-valued or complex: it takes no value filter", attr.canonical())))
+            Err(self
+                .error(format_args!("'{}' is not multi-valued or complex: it takes no value filter", attr.canonical())))
         }
     }
 
@@ -564,9 +569,9 @@ impl<'a> Parser<'a> {
         match self.next()? {
             (_, Token::CloseBracket) => {}
             (_, Token::End) => {
-                return Err(self.error(format!("missing ']' after the filter on '{}'", attr.canonical())))
+                return Err(self.error(format_args!("missing ']' after the filter on '{}'", attr.canonical())))
             }
-            (at, _) => return Err(self.error(format!("expected 'and', 'or' or ']' at offset {at}"))),
+            (at, _) => return Err(self.error(format_args!("expected 'and', 'or' or ']' at offset {at}"))),
         }
         self.depth -= 1;
         Ok(filter)
@@ -576,12 +581,12 @@ impl<'a> Parser<'a> {
     fn attribute_expression(&mut self, path: &'a str, outer: Option<AttrRef>) -> Result<Filter, ScimError> {
         let attr = self.resolve(path, outer)?;
         let expected_operator = |p: &Self, at| {
-            p.error(format!("expected 'pr' or a comparison operator after '{}' at offset {at}", shown(path)))
+            p.error(format_args!("expected 'pr' or a comparison operator after '{}' at offset {at}", shown(path)))
         };
         match self.next()? {
             (_, Token::Word(w)) if w.eq_ignore_ascii_case("pr") => {
                 if is_value(self.peek()?) {
-                    return Err(self.error(format!("'pr' takes no value (after '{}')", shown(path))));
+                    return Err(self.error(format_args!("'pr' takes no value (after '{}')", shown(path))));
                 }
                 Ok(Filter::Present(attr))
             }
@@ -594,7 +599,7 @@ impl<'a> Parser<'a> {
             },
             (_, Token::OpenBracket) => {
                 if outer.is_some() {
-                    return Err(self.error(format!("value paths may not nest ('{}')", shown(path))));
+                    return Err(self.error(format_args!("value paths may not nest ('{}')", shown(path))));
                 }
                 self.check_value_path(&attr)?;
                 Ok(Filter::ValuePath(attr, Box::new(self.value_filter(attr)?)))
@@ -615,7 +620,7 @@ impl<'a> Parser<'a> {
             _ => None,
         };
         value.ok_or_else(|| {
-            self.error(format!(
+            self.error(format_args!(
                 "expected a value (a JSON string, number, true, false or null) after '{}' at offset {at}",
                 op.as_str()
             ))
@@ -632,9 +637,8 @@ impl<'a> Parser<'a> {
             (None, true) => match attr.attribute.sub_attribute("value") {
                 Some(value) => AttrRef { sub_attribute: Some(value), ..attr },
                 None => {
-                    return Err(
-                        self.error(format!("'{}' is complex: compare one of its sub-attributes", attr.canonical()))
-                    )
+                    return Err(self
+                        .error(format_args!("'{}' is complex: compare one of its sub-attributes", attr.canonical())))
                 }
             },
             _ => attr,
@@ -648,7 +652,7 @@ impl<'a> Parser<'a> {
             ty != AttrType::Complex
         };
         if !type_allows {
-            return Err(self.error(format!(
+            return Err(self.error(format_args!(
                 "'{}' is not supported on {ty:?} attribute '{}'",
                 op.as_str(),
                 attr.canonical()
@@ -661,7 +665,7 @@ impl<'a> Parser<'a> {
             CompValue::True | CompValue::False | CompValue::Null => !op.is_substring() && !op.is_ordering(),
         };
         if !value_allows {
-            return Err(self.error(format!(
+            return Err(self.error(format_args!(
                 "'{}' on '{}' needs a {}",
                 op.as_str(),
                 attr.canonical(),

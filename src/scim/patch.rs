@@ -70,7 +70,10 @@ pub fn prepare_patch(policy: &Policy, body: &[u8], changes: &mut Changes) -> Res
     if prepared.is_empty() {
         return Ok(None);
     }
-    Ok(Some(object(&mut [("schemas", Value::Array(vec![PATCH_OP_URN.into()])), ("Operations", prepared.into())])))
+    Ok(Some(object(&mut [
+        ("schemas", Value::Array(vec![PATCH_OP_URN.into()])),
+        ("Operations", Value::Array(prepared)),
+    ])))
 }
 
 /// An attribute of an open schema (Omni's custom attributes) that the configuration does not

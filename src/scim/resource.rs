@@ -159,10 +159,16 @@ fn schemas(schema: &ResourceSchema, value: Value, changes: &mut Changes) -> Resu
         } else if FOREIGN_SCHEMAS.iter().any(|f| f.eq_ignore_ascii_case(&urn)) {
             changes.note(Normalisation::ForeignSchemaDropped);
         } else {
+            let mut accepted = String::new();
+            for id in schema.schema_ids() {
+                if !accepted.is_empty() {
+                    accepted.push_str(", ");
+                }
+                accepted.push_str(id);
+            }
             return Err(invalid_value(format!(
-                "Unknown schema in 'schemas'; a {} accepts {}",
+                "Unknown schema in 'schemas'; a {} accepts {accepted}",
                 schema.core.id.rsplit(':').next().unwrap_or_default(),
-                schema.schema_ids().collect::<Vec<_>>().join(", ")
             )));
         }
     }

@@ -146,9 +146,13 @@ impl ResourceSchema {
     /// and refused). Built once per configuration; the few bytes it
     /// takes live as long as the VM.
     pub fn omni_users(custom: &[String]) -> &'static ResourceSchema {
-        let names = OMNI_SYSTEM_ATTRIBUTES.iter().map(|n| n.to_string()).chain(custom.iter().cloned());
-        let attributes: Vec<Attribute> =
-            names.map(|name| attr(Box::leak(name.into_boxed_str()), AttrType::Any)).collect();
+        let mut attributes = Vec::with_capacity(OMNI_SYSTEM_ATTRIBUTES.len() + custom.len());
+        for name in OMNI_SYSTEM_ATTRIBUTES {
+            attributes.push(attr(name, AttrType::Any));
+        }
+        for name in custom {
+            attributes.push(attr(Box::leak(name.clone().into_boxed_str()), AttrType::Any));
+        }
         let extension: &'static Schema = Box::leak(Box::new(Schema {
             id: OMNI_USER_ATTRIBUTE_URN,
             attributes: Box::leak(attributes.into_boxed_slice()),

@@ -41,8 +41,17 @@ pub fn prepare_search<'p>(
             Value::String(text) => text,
             Value::Number(n) => n.to_string(),
             Value::Array(items) => {
-                let names: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
-                names.ok_or_else(|| invalid_value(format!("'{member}' must be a list of attribute names")))?.join(",")
+                let mut names = String::new();
+                for (index, item) in items.iter().enumerate() {
+                    let Some(name) = item.as_str() else {
+                        return Err(invalid_value(format!("'{member}' must be a list of attribute names")));
+                    };
+                    if index > 0 {
+                        names.push(',');
+                    }
+                    names.push_str(name);
+                }
+                names
             }
             _ => return Err(invalid_value(format!("'{member}' has the wrong type"))),
         };

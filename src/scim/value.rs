@@ -78,12 +78,11 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ScimError> {
 /// exactly `[urn]` (RFC 7644 §3.5.2, §3.4.3).
 pub fn take_message_schema(document: &mut Map<String, Value>, urn: &str) -> Result<(), ScimError> {
     let key = document.keys().find(|k| k.eq_ignore_ascii_case("schemas")).cloned();
-    let Some(value) = key.and_then(|key| document.remove(&key)) else {
+    let Some(value) = key.and_then(|key| document.remove(key.as_str())) else {
         return Err(invalid_value(format!("'schemas' is required; it must be [\"{urn}\"]")));
     };
-    let urns = value.as_array().map(|items| items.iter().map(Value::as_str).collect::<Vec<_>>());
-    match urns.as_deref() {
-        Some([Some(declared)]) if declared.eq_ignore_ascii_case(urn) => Ok(()),
+    match value.as_array().map(Vec::as_slice) {
+        Some([declared]) if declared.as_str().is_some_and(|declared| declared.eq_ignore_ascii_case(urn)) => Ok(()),
         _ => Err(invalid_value(format!("'schemas' must be [\"{urn}\"]"))),
     }
 }
@@ -231,8 +230,16 @@ fn depth(value: &Value) -> usize {
     while let Some((value, level)) = stack.pop() {
         deepest = deepest.max(level);
         match value {
-            Value::Array(items) => stack.extend(items.iter().map(|v| (v, level + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|v| (v, level + 1))),
+            Value::Array(items) => {
+                for item in items {
+                    stack.push((item, level + 1));
+                }
+            }
+            Value::Object(map) => {
+                for item in map.values() {
+                    stack.push((item, level + 1));
+                }
+            }
             _ => {}
         }
     }
