@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod environ;
 pub mod exchange;
 pub mod header_map;
 pub mod http;

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::ptr::{null, null_mut};
 
+use crate::environ;
 use crate::header_map::{self, HeaderMap};
 
 /// A proxy-wasm status other than `Ok` (ABI v0.2.1 `WasmResult`).
@@ -168,18 +169,11 @@ pub fn env_var(name: &str) -> Option<String> {
     let mut pointers = vec![null_mut::<u8>(); count];
     let mut buffer = vec![0u8; size];
     // SAFETY: `pointers` has room for `count` pointers and `buffer` for `size` bytes, the sizes the
-    // host just gave.
+    // host just gave. The pointers are not needed: the entries lie back to back in `buffer`.
     if unsafe { environ_get(pointers.as_mut_ptr(), buffer.as_mut_ptr()) } != 0 {
         return None;
     }
-    // Each pointer is to a NUL-terminated `NAME=value` inside `buffer`.
-    let base = buffer.as_ptr() as usize;
-    pointers.iter().find_map(|pointer| {
-        let entry = buffer.get((*pointer as usize).checked_sub(base)?..)?;
-        let entry = entry.split(|byte| *byte == 0).next()?;
-        let value = entry.strip_prefix(name.as_bytes())?.strip_prefix(b"=")?;
-        String::from_utf8(value.to_vec()).ok()
-    })
+    environ::lookup(&buffer, name)
 }
 
 /// Takes ownership of bytes the host allocated in this VM's memory, through the exported
