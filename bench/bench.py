@@ -62,7 +62,7 @@ RUN_DIR = ROOT / ".run" / "bench"
 MIX = ROOT / "tests" / "soak" / "entra_mix.lua"
 MODERATE_LUA = ROOT / "bench" / "moderate.lua"
 BENCH_TARGET = ROOT / "target" / "bench"
-MINIMAL_WASM = BENCH_TARGET / "wasm32-wasip1" / "release" / "minimal_filter.wasm"
+MINIMAL_WASM = BENCH_TARGET / stack.FILTER_TARGET / "release" / "minimal_filter.wasm"
 STANDIN = BENCH_TARGET / "release" / "scim-standin"
 SPEED_TARGET = ROOT / "target" / "bench-speed"
 SPEED_WASM = SPEED_TARGET / "scim_edge.wasm"
@@ -89,7 +89,7 @@ def env_int(name: str, default: int) -> int:
 def build() -> None:
     steps = [
         ["make", "--no-print-directory", "build"],
-        ["cargo", "build", "--quiet", "--release", "--target", "wasm32-wasip1",
+        ["cargo", "build", "--quiet", "--release", "--target", stack.FILTER_TARGET,
          "--manifest-path", str(ROOT / "bench" / "minimal-filter" / "Cargo.toml"), "--target-dir", str(BENCH_TARGET)],
         ["cargo", "build", "--quiet", "--release",
          "--manifest-path", str(ROOT / "bench" / "standin" / "Cargo.toml"), "--target-dir", str(BENCH_TARGET)],
