@@ -65,11 +65,15 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-// Under wasm32-wasip1 (`make wasm-microbench`) the filter's own allocator serves and nothing is
-// counted: the library installs it.
 #[cfg(not(target_family = "wasm"))]
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+// Under wasm32-wasip1 (`make microbench`'s V8 run) the filter's allocator serves, as in
+// src/proxy/mod.rs, and nothing is counted.
+#[cfg(target_os = "wasi")]
+#[global_allocator]
+static GLOBAL: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 fn allocs() -> (u64, u64) {
     (ALLOCS.load(Relaxed), BYTES.load(Relaxed))
