@@ -15,7 +15,7 @@
 //! The host mirrors what the proxy adapter (src/proxy/mod.rs) does per call where that costs the
 //! filter something: header and body reads hand back owned bytes (the host allocates them in the
 //! VM), every counter is named with `Counter::name()` and looked up in a map, and the per-request
-//! `info` log line is formatted (proxy-wasm's logger formats it to a `String`). What Envoy does on
+//! `info` log line is formatted (the adapter's logger formats it to a `String`). What Envoy does on
 //! its side of a host call (copying, serialising header maps, the callout itself) is not in it:
 //! that is the V8 + host-call cost `make bench` sees and this does not.
 //!
@@ -80,7 +80,7 @@ fn allocs() -> (u64, u64) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The log line, formatted as proxy-wasm's logger does (`format!("{}", record.args())`)
+// The log line, formatted as the adapter's logger does (src/proxy/logger.rs: into a `String`)
 
 struct FormattingLogger;
 
