@@ -15,6 +15,7 @@ use crate::ratelimit::RateLimit;
 use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
 use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
+use crate::scim::value::parse_json;
 use crate::upstream::Upstream;
 
 pub const CONFIG_VERSION: u64 = 1;
@@ -68,8 +69,8 @@ impl Config {
     /// Parses and compiles the plugin configuration. `env` resolves `upstream.bearer_token_env`.
     pub fn from_json(bytes: &[u8], env: EnvLookup) -> Result<Config, ConfigError> {
         // serde_json's syntax errors give a line and column, never the text around them.
-        let document: Value =
-            serde_json::from_slice(bytes).map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
+        let document =
+            parse_json(bytes, false).map_err(|e| error("(configuration)", format!("not valid JSON ({e})")))?;
         let root = Fields::of("", &document)?;
         root.deny_unknown(&[
             "version",
@@ -245,7 +246,7 @@ fn mapping(root: &Fields) -> Result<Mapping, ConfigError> {
         if !PRIVILEGED.contains(&name.as_str()) {
             return Err(error(
                 format!("mapping.allow_privileged[{index}]"),
-                format!("not a privilege-bearing attribute; those are {}", PRIVILEGED.join(", ")),
+                format!("not a privilege-bearing attribute; those are {}", comma_separated(PRIVILEGED)),
             ));
         }
     }
@@ -364,6 +365,19 @@ fn string_list(fields: &Fields, key: &str) -> Result<Vec<String>, ConfigError> {
     Ok(strings)
 }
 
+/// `a, b, c`, as `items.join(", ")` writes it, without that generic code (this module uses only
+/// this one list format).
+pub(crate) fn comma_separated(items: &[&str]) -> String {
+    let mut list = String::new();
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            list.push_str(", ");
+        }
+        list.push_str(item);
+    }
+    list
+}
+
 /// `/a/b` without a trailing slash, without query, fragment, dot segments or empty segments.
 /// The upstream base path may be empty (the SCIM root is the server's root).
 fn check_base_path(path: &str, may_be_empty: bool) -> Result<String, &'static str> {
@@ -430,7 +444,7 @@ impl<'a> Fields<'a> {
 
     fn deny_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
         match self.map.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(key) => Err(self.error(key, format!("unknown field; known fields: {}", known.join(", ")))),
+            Some(key) => Err(self.error(key, format!("unknown field; known fields: {}", comma_separated(known)))),
             None => Ok(()),
         }
     }

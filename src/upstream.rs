@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::http::{is_scim_json, Response, SCIM_MEDIA_TYPE};
 use crate::mapping::{Policy, Projection};
 use crate::route::Route;
+use crate::scim::value::parse_json;
 use crate::scim_error::ScimError;
 
 /// Client request headers forwarded upstream as they are (RFC 7644 §3.14 versioning, tracing).
@@ -334,7 +335,7 @@ fn rewrite_body(
     if !has_urls && !reshaped {
         return serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok().then_some(body);
     }
-    let mut document = serde_json::from_slice::<serde_json::Value>(&body).ok()?;
+    let mut document = parse_json(&body, false).ok()?;
     if let Some(policy) = strip {
         policy.strip_response(&mut document);
     }

@@ -14,7 +14,7 @@ use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{comma_separated, Config};
 use crate::exchange::{Exchange, Flow, Host, SharedWrite};
 use crate::header_map::HeaderMap;
 use crate::http::Response;
@@ -49,7 +49,7 @@ impl Root {
                     env!("CARGO_PKG_VERSION"),
                     config.scim_prefix,
                     config.tokens.names().count(),
-                    config.tokens.names().collect::<Vec<_>>().join(", "),
+                    comma_separated(&config.tokens.names().collect::<Vec<_>>()),
                     config.upstream.cluster,
                     config.upstream.base_path,
                     config.mapping.users.profile.as_str(),

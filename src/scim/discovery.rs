@@ -13,6 +13,8 @@
 //! keeps them behind the same bearer-token check as every other SCIM endpoint (fail closed): the
 //! schemas tell which attributes reach Omni, which is nobody's business but the tenant's.
 
+use std::borrow::Cow;
+
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -23,7 +25,7 @@ use crate::scim::query::MAX_RESULTS;
 use crate::scim::schema::{
     AttrRef, AttrType, Attribute, Mutability, Schema, ENTERPRISE_USER_URN, GROUP_URN, OMNI_USER_ATTRIBUTE_URN, USER_URN,
 };
-use crate::scim::value::object;
+use crate::scim::value::{object, parse_json};
 use crate::scim_error::ScimError;
 use crate::upstream::PublicBase;
 
@@ -59,7 +61,7 @@ pub fn service_provider_config(config: &Config, public: &PublicBase) -> Value {
         r#"{{"schemas":["{SERVICE_PROVIDER_CONFIG_URN}"],"patch":{{"supported":true}},"bulk":{{"supported":false,"maxOperations":0,"maxPayloadSize":{}}},"filter":{{"supported":true,"maxResults":{MAX_RESULTS}}},"changePassword":{{"supported":false}},"sort":{{"supported":false}},"etag":{{"supported":false}},"authenticationSchemes":[{{"type":"oauthbearertoken","name":"OAuth Bearer Token","description":"Authentication with a bearer token in the Authorization header","specUri":"https://www.rfc-editor.org/info/rfc6750","primary":true}}]}}"#,
         config.max_body_bytes
     );
-    let mut document = match serde_json::from_slice(text.as_bytes()) {
+    let mut document = match parse_json(text.as_bytes(), false) {
         Ok(Value::Object(document)) => document,
         _ => Map::new(),
     };
@@ -78,9 +80,10 @@ pub fn schemas(mapping: &Mapping, public: &PublicBase) -> Value {
 
 /// `/Schemas/{id}`: one published schema by URN (percent-decoded, compared case-insensitively).
 pub fn schema(mapping: &Mapping, public: &PublicBase, id: &str) -> Result<Value, ScimError> {
-    let id = percent_decode_str(id).decode_utf8_lossy();
+    // Schema ids are ASCII: comparing the decoded bytes is comparing the decoded text.
+    let id = Cow::<[u8]>::from(percent_decode_str(id));
     let published = published(mapping);
-    match published.iter().find(|(_, schema)| schema.id.eq_ignore_ascii_case(&id)) {
+    match published.iter().find(|(_, schema)| schema.id.as_bytes().eq_ignore_ascii_case(&id)) {
         Some((policy, schema)) => Ok(schema_document(policy, schema, public)),
         None => {
             let mut ids = String::new();

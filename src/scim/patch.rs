@@ -105,10 +105,11 @@ fn admitted(policy: &Policy, attr: &AttrRef, changes: &mut Changes) -> Result<bo
 /// and `replace` of `members`, and `remove` of one member by `members[value eq "<id>"]`.
 fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, ScimError> {
     let mut shaped = Vec::with_capacity(operations.len());
-    for operation in operations {
+    for mut operation in operations {
         let op = operation.get("op").and_then(Value::as_str).unwrap_or_default().to_string();
         let path = operation.get("path").and_then(Value::as_str).map(str::to_string);
-        let value = operation.get("value").cloned();
+        // Taken out rather than cloned; an operation forwarded as it is gets it back.
+        let value = operation.as_object_mut().and_then(|fields| fields.remove("value"));
         match (policy.resource_type(), op.as_str(), path, value) {
             (ResourceType::User, "remove", Some(path), _) => {
                 if path.starts_with(OMNI_USER_ATTRIBUTE_URN) {
@@ -120,8 +121,10 @@ fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, 
                     )));
                 }
             }
-            (ResourceType::User, ..) => shaped.push(operation),
-            (ResourceType::Group, "remove", Some(path), _) if path.starts_with("members[value eq ") => shaped.push(operation),
+            (ResourceType::User, _, _, value) => shaped.push(with_value(operation, value)),
+            (ResourceType::Group, "remove", Some(path), value) if path.starts_with("members[value eq ") => {
+                shaped.push(with_value(operation, value))
+            }
             (ResourceType::Group, "remove", Some(path), _) => {
                 return Err(invalid_value(format!(
                     "Omni's SCIM API removes group members one at a time (members[value eq \"<id>\"]): '{}' cannot be removed",
@@ -151,6 +154,14 @@ fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, 
         }
     }
     Ok(shaped)
+}
+
+/// `operation` with the `value` [`omni_contract`] took out of it put back.
+fn with_value(mut operation: Value, value: Option<Value>) -> Value {
+    if let (Value::Object(fields), Some(value)) = (&mut operation, value) {
+        fields.insert("value".to_string(), value);
+    }
+    operation
 }
 
 fn prepare_operation(

@@ -2,7 +2,7 @@
 //! rules, with the normalisations that make a value canonical (string booleans, attribute case,
 //! nulls). Shared by resource bodies and PATCH values.
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
@@ -61,7 +61,7 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ScimError> {
     // serde_json bounds its own recursion (128 levels), so parsing hostile nesting cannot exhaust
     // the stack; its messages give a position, never the text.
     check_number_precision(body)?;
-    let Strict(value) = serde_json::from_slice(body).map_err(|e| {
+    let value = parse_json(body, true).map_err(|e| {
         let what = if e.to_string().starts_with(DUPLICATE_KEY) { "has a duplicate key" } else { "is not valid JSON" };
         invalid_syntax(format!("The request body {what} (line {}, column {})", e.line(), e.column()))
     })?;
@@ -155,20 +155,32 @@ fn number_is_exact(number: &[u8]) -> bool {
 
 const DUPLICATE_KEY: &str = "duplicate key";
 
-/// A JSON value whose objects have no duplicate keys. RFC 8259 §4 leaves the meaning of a repeated
-/// name to each parser; two `userName`s in one body would let the gateway and the upstream read
-/// different users, so such a body is refused.
-struct Strict(Value);
+/// Parses one JSON document into a [`Value`]. `strict` refuses objects with duplicate keys: RFC
+/// 8259 §4 leaves the meaning of a repeated name to each parser, and two `userName`s in one body
+/// would let the gateway and the upstream read different users. Otherwise the last one wins, as
+/// with `serde_json::from_slice::<Value>`; one visitor serves both, so the module carries one copy
+/// of the JSON-to-`Value` code.
+pub fn parse_json(bytes: &[u8], strict: bool) -> serde_json::Result<Value> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = JsonValue { strict }.deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
 
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(Strict)
+#[derive(Clone, Copy)]
+struct JsonValue {
+    strict: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for JsonValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
+impl<'de> Visitor<'de> for JsonValue {
     type Value = Value;
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -205,7 +217,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(Strict(item)) = seq.next_element()? {
+        while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -214,8 +226,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let Strict(value) = map.next_value()?;
-            if object.insert(key, value).is_some() {
+            let value = map.next_value_seed(self)?;
+            if object.insert(key, value).is_some() && self.strict {
                 return Err(de::Error::custom(DUPLICATE_KEY));
             }
         }
