@@ -3,9 +3,9 @@
 //!
 //! Only the callbacks the filter acts on are exported. Envoy skips a callback a module does not
 //! export (proxy-wasm-cpp-host answers `Continue` for the stream callbacks and `true` for
-//! `on_done`), so a request crosses into the VM six times: context create, request headers,
-//! request body, the callout's answer, and delete; the SDK exported all of them and Envoy
-//! called each one.
+//! `on_done`), so a request crosses into the VM four or five times: context create, request
+//! headers, request body (when there is one), the callout's answer, and delete; the SDK exported
+//! every callback and Envoy made each call.
 //!
 //! Nothing here panics: an unknown context is logged and, on the request path, answered 503.
 
@@ -24,8 +24,9 @@ const PAUSE: u32 = 1;
 struct Contexts {
     /// One per plugin sharing this VM (usually one), by root context id.
     roots: Vec<(u32, Root)>,
-    /// Live HTTP streams, by context id. Envoy hands out increasing ids, so inserts append.
-    streams: Vec<(u32, Filter)>,
+    /// Live HTTP streams, by context id. Envoy hands out increasing ids, so inserts append; each
+    /// stream is boxed so that removing one shifts pointers, not whole exchanges.
+    streams: Vec<(u32, Box<Filter>)>,
     /// Callouts waiting for an answer: (token, stream context id).
     callouts: Vec<(u32, u32)>,
 }
@@ -46,7 +47,7 @@ impl Contexts {
 
     fn stream(&mut self, id: u32) -> Option<&mut Filter> {
         let index = self.stream_index(id).ok()?;
-        self.streams.get_mut(index).map(|(_, filter)| filter)
+        self.streams.get_mut(index).map(|(_, filter)| &mut **filter)
     }
 }
 
@@ -94,13 +95,13 @@ pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32)
             contexts.roots.push((context_id, Root::default()));
             return;
         }
-        let filter = match contexts.root(root_context_id) {
+        let filter = Box::new(match contexts.root(root_context_id) {
             Some(root) => root.create_http_context(context_id),
             None => {
                 log::error!("scim-edge: stream {context_id} has no root context {root_context_id}");
                 Filter::unconfigured()
             }
-        };
+        });
         match contexts.stream_index(context_id) {
             Ok(index) => {
                 if let Some(slot) = contexts.streams.get_mut(index) {
