@@ -135,14 +135,15 @@ pub extern "C" fn proxy_on_configure(root_context_id: u32, plugin_configuration_
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_headers(context_id: u32, _headers: usize, end_of_stream: bool) -> u32 {
-    on_stream(context_id, |filter| filter.on_request_headers(end_of_stream))
+pub extern "C" fn proxy_on_request_headers(context_id: u32, _headers: usize, end_of_stream: u32) -> u32 {
+    // Flags arrive as i32 words: read as integers, so no host value can make an invalid `bool`.
+    on_stream(context_id, |filter| filter.on_request_headers(end_of_stream != 0))
         .map_or_else(|| unknown_stream(context_id), action)
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_body(context_id: u32, body_size: usize, end_of_stream: bool) -> u32 {
-    on_stream(context_id, |filter| filter.on_request_body(body_size, end_of_stream))
+pub extern "C" fn proxy_on_request_body(context_id: u32, body_size: usize, end_of_stream: u32) -> u32 {
+    on_stream(context_id, |filter| filter.on_request_body(body_size, end_of_stream != 0))
         .map_or_else(|| unknown_stream(context_id), action)
 }
 
