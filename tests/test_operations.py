@@ -328,6 +328,18 @@ def test_a_reset_after_the_headers_is_a_502_and_the_vm_survives(run_dir, recorde
         assert_still_serving(gw)
 
 
+def test_a_gateway_with_wasm_logs_off_serves_requests(run_dir, recorder):
+    """Envoy hands the filter its log level as spdlog's number, and `off` (6) is not one of the
+    ABI's levels: read into the SDK's `LogLevel` enum it would be an invalid value. The filter
+    reads it as an integer (src/proxy/raw.rs) and turns its own lines off."""
+    with edge(run_dir, "envoy-wasm-logs-off", recorder, extra_args=("--component-log-level", "wasm:off")) as gw:
+        assert_still_serving(gw)
+        response = requests.get(f"{gw.base}/Users?count=1", headers={"Authorization": "Bearer wrong"}, timeout=10)
+        assert_scim_error(response, 401)
+        assert_vm_never_failed(gw)
+        assert "scim-edge" not in gw.envoy.log_text(), "the filter logged with the wasm component off"
+
+
 @pytest.mark.parametrize("status", [500, 503])
 def test_an_upstream_5xx_in_scim_json_is_relayed_and_counted(fault_edge, status):
     before = fault_edge.counter("upstream.failures.status_5xx")
