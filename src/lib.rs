@@ -15,7 +15,6 @@ pub mod auth;
 pub mod config;
 pub mod environ;
 pub mod exchange;
-pub mod header_map;
 pub mod http;
 pub mod mapping;
 pub mod metrics;

@@ -8,9 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::Context;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 
-use super::raw;
 use crate::exchange::{Host, SharedWrite};
-use crate::header_map::HeaderMap;
 use crate::http::Response;
 use crate::metrics::{Counter, Histogram};
 use crate::upstream::UpstreamCall;
@@ -80,7 +78,7 @@ pub struct HostCalls {
     /// only while handling the request headers).
     request_headers: OnceCell<Vec<(String, Vec<u8>)>>,
     /// The callout answer's headers, likewise (one callout per stream).
-    response_headers: OnceCell<Option<HeaderMap>>,
+    response_headers: OnceCell<Vec<(String, Vec<u8>)>>,
 }
 
 impl HostCalls {
@@ -89,16 +87,19 @@ impl HostCalls {
     }
 }
 
+/// A header from a map read once per stream: `cache` holds the whole map after the first lookup.
+fn cached_header(cache: &OnceCell<Vec<(String, Vec<u8>)>>, map_type: MapType, name: &str) -> Option<Vec<u8>> {
+    let headers = cache.get_or_init(|| hostcalls::get_map_bytes(map_type).unwrap_or_default());
+    headers.iter().find(|(n, _)| n == name).map(|(_, value)| value.clone())
+}
+
 /// The SDK's `Context` calls (`dispatch_http_call` registers the callout with the SDK's
 /// dispatcher, which routes its answer back to the stream that started it).
 impl Context for HostCalls {}
 
 impl Host for HostCalls {
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        let headers = self
-            .request_headers
-            .get_or_init(|| hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default());
-        headers.iter().find(|(n, _)| n == name).map(|(_, value)| value.clone())
+        cached_header(&self.request_headers, MapType::HttpRequestHeaders, name)
     }
 
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
@@ -106,13 +107,13 @@ impl Host for HostCalls {
     }
 
     fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
-        // A callout that failed after its response started has no headers: read as absent, and
-        // so as a reset (raw::call_response_headers says why this is not the SDK's call).
-        self.response_headers.get_or_init(raw::call_response_headers).as_ref()?.get(name).map(<[u8]>::to_vec)
+        // A callout that failed after its response started has no headers: ":status" is absent,
+        // which the exchange reads as a reset.
+        cached_header(&self.response_headers, MapType::HttpCallResponseHeaders, name)
     }
 
     fn upstream_response_body(&self, size: usize) -> Option<Vec<u8>> {
-        raw::call_response_body(size)
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size).ok().flatten()
     }
 
     fn dispatch(&mut self, call: &UpstreamCall) -> Result<u32, String> {
