@@ -190,6 +190,33 @@ impl Exchange {
         }
     }
 
+    /// The request ended in trailers (HTTP/2, or chunked HTTP/1.1): then no body callback carries
+    /// `end_of_stream`, so the trailers are the end of the request and the buffered body is
+    /// complete. Pausing here keeps the router from ever seeing the request.
+    pub fn on_request_trailers(&mut self, host: &mut dyn Host) -> Flow {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Outside => {
+                self.state = State::Outside;
+                Flow::Continue
+            }
+            State::Buffering(pending) => {
+                // One byte over the limit is enough to tell an oversized body.
+                let limit = self.config.max_body_bytes;
+                let body = host.request_body(limit.saturating_add(1)).unwrap_or_default();
+                if body.len() > limit {
+                    self.reply(host, too_large(limit).into_response());
+                } else {
+                    self.forward(host, pending, Some(body));
+                }
+                Flow::Pause
+            }
+            other => {
+                self.state = other;
+                Flow::Pause
+            }
+        }
+    }
+
     pub fn on_upstream_response(&mut self, host: &mut dyn Host, token: u32, body_size: usize) {
         let flight = match std::mem::replace(&mut self.state, State::Done) {
             State::AwaitingUpstream(flight) if flight.token == token => flight,

@@ -140,6 +140,10 @@ impl HttpContext for Stream {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         self.on_request(|exchange, host| exchange.on_request_body(host, body_size, end_of_stream))
     }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.on_request(|exchange, host| exchange.on_request_trailers(host))
+    }
 }
 
 /// Answers the current stream 503: the gateway has no configuration for it.
