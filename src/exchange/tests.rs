@@ -717,3 +717,26 @@ fn the_empty_list_is_what_serde_json_writes_for_it() {
     });
     assert_eq!(empty_list().body, serde_json::to_vec(&document).unwrap());
 }
+
+#[test]
+fn the_request_id_logged_is_envoys_or_nothing() {
+    assert_eq!(request_id(Some(b"0b3c6f1e-8f0a-4c2e-9d6b-2f4a1e7c9b10")), "0b3c6f1e-8f0a-4c2e-9d6b-2f4a1e7c9b10");
+    assert_eq!(request_id(Some(b"req_1.2")), "req_1.2");
+    assert_eq!(request_id(Some(b"evil token=admin")), "");
+    assert_eq!(request_id(Some("x".repeat(65).as_bytes())), "");
+    assert_eq!(request_id(Some(b"")), "");
+    assert_eq!(request_id(None), "");
+}
+
+#[test]
+fn a_client_gone_while_the_callout_is_in_flight_ends_the_exchange_once() {
+    let mut host = FakeHost::request("DELETE", "/api/scim/v2/Users/5");
+    let mut exchange = send(&mut host, 1000);
+    assert_eq!(host.dispatched.len(), 1);
+    exchange.on_stream_end();
+    assert!(matches!(exchange.state, State::Done));
+    // The answer arrives for a stream that is gone: nothing more happens.
+    host.upstream_answers(204, "application/scim+json", "");
+    exchange.on_upstream_response(&mut host, 42, 0);
+    assert!(host.responses.is_empty());
+}

@@ -144,6 +144,12 @@ impl HttpContext for Stream {
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         self.on_request(|exchange, host| exchange.on_request_trailers(host))
     }
+
+    fn on_log(&mut self) {
+        if let Some(exchange) = &mut self.exchange {
+            exchange.on_stream_end();
+        }
+    }
 }
 
 /// Answers the current stream 503: the gateway has no configuration for it.
