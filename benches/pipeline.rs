@@ -233,6 +233,10 @@ impl Host for BenchHost {
             None => (None, None),
         }
     }
+    fn waiting(&self) -> usize {
+        0
+    }
+
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
         self.call();
         let current = self.shared.get(key).map(|(_, c)| *c);

@@ -53,6 +53,9 @@ pub trait Host {
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
     /// Stores `value` under `key` unless it was written since `cas` was read.
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite;
+    /// How many requests of this worker are waiting for the upstream's budget (pacing), ahead of
+    /// a new one.
+    fn waiting(&self) -> usize;
 }
 
 /// The outcome of a compare-and-swap write to shared data.
@@ -82,6 +85,8 @@ enum State {
     Outside,
     /// Authenticated and routed; collecting the body.
     Buffering(Pending),
+    /// Paced: ready to go upstream, waiting for the budget (`resume` dispatches it).
+    Waiting(Waiting),
     /// The callout is in flight.
     AwaitingUpstream(InFlight),
     /// The client has its answer.
@@ -96,6 +101,27 @@ struct InFlight {
     since: Option<Duration>,
     resource_type: Option<ResourceType>,
     projection: Projection,
+}
+
+/// A request waiting for the upstream's budget: the callout, ready, and what its answer needs.
+#[derive(Debug)]
+struct Waiting {
+    call: UpstreamCall,
+    public: PublicBase,
+    resource_type: Option<ResourceType>,
+    projection: Projection,
+    /// When it started waiting.
+    since_ms: u64,
+}
+
+/// What [`Exchange::resume`] did with a waiting request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// Still waiting for the budget.
+    Waiting,
+    /// The callout started (its token), or the request was answered: it no longer waits.
+    Dispatched(u32),
+    Answered,
 }
 
 #[derive(Debug)]
@@ -120,6 +146,8 @@ struct Outline {
     token: Option<String>,
     upstream_ms: Option<u64>,
     upstream_status: Option<u16>,
+    /// How long the request waited for the budget (pacing).
+    waited_ms: Option<u64>,
     note: &'static str,
 }
 
@@ -391,25 +419,121 @@ impl Exchange {
         };
         // One clock read for the budget and the callout's latency.
         let since = host.now();
+        let call = self.config.upstream.call(&route, forwarded, body);
+        let resource_type = route.endpoint.resource_type();
         if let Some(limit) = self.config.rate_limit {
-            if let Decision::Deny { retry_after_s } = self.draw_budget(host, &limit, since) {
-                host.count(Counter::RateLimited);
-                self.outline.note = "rate_limited";
-                let error = ScimError::new(
-                    429,
-                    format!(
-                        "The upstream's request budget ({} per minute) is spent; retry after {retry_after_s} s",
-                        limit.requests_per_minute
-                    ),
-                )
-                .with_header("retry-after", retry_after_s.to_string());
-                return self.reply(host, error.into_response());
+            let ahead = if limit.pacing.enabled() { host.waiting() } else { 0 };
+            // First come, first served: while others wait on this worker, a new request queues
+            // behind them instead of drawing the budget.
+            let decision = if ahead > 0 {
+                let retry_after_s = (limit.interval_ms() * ahead as u64).div_ceil(1000).max(1);
+                Decision::Deny { retry_after_s }
+            } else {
+                self.draw_budget(host, &limit, since)
+            };
+            if let Decision::Deny { retry_after_s } = decision {
+                let Some(now_ms) = since.and_then(|t| u64::try_from(t.as_millis()).ok()) else {
+                    return self.budget_spent(host, &limit, retry_after_s, "rate_limited");
+                };
+                if !limit.pacing.enabled() {
+                    return self.budget_spent(host, &limit, retry_after_s, "rate_limited");
+                }
+                if ahead >= limit.pacing.max_waiting as usize {
+                    host.count(Counter::PacingRefused("queue_full"));
+                    return self.budget_spent(host, &limit, retry_after_s, "queue_full");
+                }
+                // The wait this request would have: its place in the queue at the refill rate, or
+                // the budget's own answer when that is later (an upstream 429's back-off).
+                let estimate_ms = (retry_after_s * 1000).max(limit.interval_ms() * (ahead as u64 + 1));
+                if estimate_ms > u64::from(limit.pacing.max_wait_ms) {
+                    host.count(Counter::PacingRefused("max_wait"));
+                    return self.budget_spent(host, &limit, estimate_ms.div_ceil(1000), "max_wait");
+                }
+                host.count(Counter::Paced);
+                self.state = State::Waiting(Waiting { call, public, resource_type, projection, since_ms: now_ms });
+                return;
             }
         }
-        let call = self.config.upstream.call(&route, forwarded, body);
+        self.dispatch(host, call, public, since, resource_type, projection);
+    }
+
+    /// A paced request's turn, maybe: called in order of arrival on every tick while it waits.
+    /// `may_dispatch` is false once an earlier request found the budget still spent (nobody
+    /// overtakes it); a request past its maximum wait is answered 429 either way.
+    pub fn resume(&mut self, host: &mut dyn Host, may_dispatch: bool) -> Resumed {
+        let waiting = match std::mem::replace(&mut self.state, State::Done) {
+            State::Waiting(waiting) => waiting,
+            other => {
+                self.state = other;
+                return Resumed::Answered;
+            }
+        };
+        let (Some(limit), Some(now)) = (self.config.rate_limit, host.now()) else {
+            self.state = State::Waiting(waiting);
+            return Resumed::Waiting;
+        };
+        let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let waited_ms = now_ms.saturating_sub(waiting.since_ms);
+        let decision = if may_dispatch { Some(self.draw_budget(host, &limit, Some(now))) } else { None };
+        match decision {
+            Some(Decision::Allow) => {
+                self.outline.waited_ms = Some(waited_ms);
+                host.record(Histogram::PacingWaitMs, waited_ms);
+                let Waiting { call, public, resource_type, projection, .. } = waiting;
+                self.dispatch(host, call, public, Some(now), resource_type, projection);
+                match &self.state {
+                    State::AwaitingUpstream(flight) => Resumed::Dispatched(flight.token),
+                    _ => Resumed::Answered,
+                }
+            }
+            _ if waited_ms >= u64::from(limit.pacing.max_wait_ms) => {
+                self.outline.waited_ms = Some(waited_ms);
+                host.count(Counter::PacingRefused("max_wait"));
+                let retry_after_s = match decision {
+                    Some(Decision::Deny { retry_after_s }) => retry_after_s,
+                    _ => limit.interval_ms().div_ceil(1000).max(1),
+                };
+                self.budget_spent(host, &limit, retry_after_s, "max_wait");
+                Resumed::Answered
+            }
+            _ => {
+                self.state = State::Waiting(waiting);
+                Resumed::Waiting
+            }
+        }
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.state, State::Waiting(_))
+    }
+
+    /// The upstream's budget is spent and the request will not wait (or waited its longest):
+    /// SCIM 429 with when to retry.
+    fn budget_spent(&mut self, host: &mut dyn Host, limit: &RateLimit, retry_after_s: u64, note: &'static str) {
+        host.count(Counter::RateLimited);
+        self.outline.note = note;
+        let error = ScimError::new(
+            429,
+            format!(
+                "The upstream's request budget ({} per minute) is spent; retry after {retry_after_s} s",
+                limit.requests_per_minute
+            ),
+        )
+        .with_header("retry-after", retry_after_s.to_string());
+        self.reply(host, error.into_response());
+    }
+
+    fn dispatch(
+        &mut self,
+        host: &mut dyn Host,
+        call: UpstreamCall,
+        public: PublicBase,
+        since: Option<Duration>,
+        resource_type: Option<ResourceType>,
+        projection: Projection,
+    ) {
         match host.dispatch(&call) {
             Ok(token) => {
-                let resource_type = route.endpoint.resource_type();
                 self.state = State::AwaitingUpstream(InFlight { token, public, since, resource_type, projection });
             }
             Err(reason) => {
@@ -450,10 +574,19 @@ impl Exchange {
     /// v0.2.1 cannot cancel a callout), and its answer will find no stream, so the request's one
     /// log line is written now, with the client's status `-` and the reason.
     pub fn on_stream_end(&mut self) {
-        if let State::AwaitingUpstream(_) = self.state {
-            self.state = State::Done;
-            self.outline.note = "client_gone";
-            self.log_line("-");
+        match self.state {
+            State::AwaitingUpstream(_) => {
+                self.state = State::Done;
+                self.outline.note = "client_gone";
+                self.log_line("-");
+            }
+            // A paced request whose client went away leaves the queue: nothing went upstream.
+            State::Waiting(_) => {
+                self.state = State::Done;
+                self.outline.note = "client_gone_waiting";
+                self.log_line("-");
+            }
+            _ => {}
         }
     }
 
@@ -468,7 +601,8 @@ impl Exchange {
             if o.endpoint.is_empty() { "-" } else { o.endpoint },
             o.token.as_deref().unwrap_or("-"),
             o.upstream_status.map(|s| format!(" upstream_status={s}")).unwrap_or_default()
-                + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default(),
+                + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default()
+                + &o.waited_ms.map(|ms| format!(" waited_ms={ms}")).unwrap_or_default(),
             if o.note.is_empty() { String::new() } else { format!(" reason={}", o.note) },
         );
     }

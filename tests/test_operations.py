@@ -92,6 +92,11 @@ def assert_vm_never_failed(gateway) -> None:
     assert not [line for line in log if re.search(r"Function: \S+ failed", line)], "a wasm callback trapped"
 
 
+def without_pacing(plugin: dict) -> dict:
+    """The plugin with its budget refusing at once when spent (`max_wait_ms` 0), as before pacing."""
+    return with_plugin(plugin, rate_limit={**plugin["rate_limit"], "max_wait_ms": 0})
+
+
 def with_plugin(base: dict, **changes) -> dict:
     plugin = copy.deepcopy(base)
     for key, value in changes.items():
@@ -137,7 +142,7 @@ def recorder(scim_upstream):
 
 
 def test_the_budget_is_one_bucket_shared_by_every_worker(gateway_factory, recorder, shipped_plugin):
-    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 3})
+    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 3, "max_wait_ms": 0})
     gw = gateway_factory("envoy-budget", recorder.port, recorder, plugin)
     fired = 12
     start = threading.Barrier(fired)
@@ -172,7 +177,7 @@ def test_the_budget_is_one_bucket_shared_by_every_worker(gateway_factory, record
 
 
 def test_the_budget_refills_at_its_rate(gateway_factory, recorder, shipped_plugin):
-    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 60, "burst": 2})
+    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 60, "burst": 2, "max_wait_ms": 0})
     gw = gateway_factory("envoy-refill", recorder.port, recorder, plugin)
     url = f"{gw.base}/Users?count=1"
     assert [requests.get(url, headers=AUTH).status_code for _ in range(2)] == [200, 200]
@@ -188,7 +193,7 @@ def test_the_budget_refills_at_its_rate(gateway_factory, recorder, shipped_plugi
 
 
 def test_requests_the_edge_answers_itself_spend_no_budget(gateway_factory, recorder, shipped_plugin):
-    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 1})
+    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 1, "max_wait_ms": 0})
     gw = gateway_factory("envoy-budget-local", recorder.port, recorder, plugin)
     assert_scim_error(requests.get(f"{gw.base}/Users"), 401)
     assert_scim_error(requests.get(f"{gw.base}/Users?filter=bad", headers=AUTH), 400)
@@ -210,9 +215,10 @@ def test_the_budget_can_be_turned_off(gateway_factory, recorder, shipped_plugin)
 
 
 @pytest.mark.parametrize("retry_after, expected", [("7", 7), (None, 60)], ids=["with-retry-after", "without"])
-def test_an_upstream_429_is_relayed_and_the_edge_backs_off(gateway_factory, recorder, retry_after, expected):
+def test_an_upstream_429_is_relayed_and_the_edge_backs_off(gateway_factory, recorder, shipped_plugin, retry_after,
+                                                           expected):
     recorder.behaviour, recorder.retry_after = "throttle", retry_after
-    gw = gateway_factory("envoy-throttled", recorder.port, recorder)
+    gw = gateway_factory("envoy-throttled", recorder.port, recorder, without_pacing(shipped_plugin))
 
     relayed = requests.get(f"{gw.base}/Users?count=1", headers=AUTH)
     body = assert_scim_error(relayed, 429)
@@ -232,12 +238,12 @@ def test_an_upstream_429_is_relayed_and_the_edge_backs_off(gateway_factory, reco
     assert gw.counter("upstream.failures.status_5xx") == 0
 
 
-def test_an_upstream_429_in_plain_text_is_still_a_429_that_backs_off(gateway_factory, recorder):
+def test_an_upstream_429_in_plain_text_is_still_a_429_that_backs_off(gateway_factory, recorder, shipped_plugin):
     """Rate limiters in front of an API (and many APIs) answer 429 with a text body. It is still
     the upstream saying "slow down": the client must get 429 + Retry-After, not a 502, and the
     edge must back off."""
     recorder.behaviour, recorder.retry_after = "throttle_text", "5"
-    gw = gateway_factory("envoy-throttled-text", recorder.port, recorder)
+    gw = gateway_factory("envoy-throttled-text", recorder.port, recorder, without_pacing(shipped_plugin))
     relayed = requests.get(f"{gw.base}/Users?count=1", headers=AUTH)
     assert_scim_error(relayed, 429)
     assert relayed.headers["retry-after"] == "5"

@@ -74,6 +74,7 @@ impl Counters {
 /// [`Host`] over the real host calls, for one stream.
 pub struct HostCalls {
     counters: Rc<RefCell<Counters>>,
+    paced: Rc<RefCell<super::Paced>>,
     /// The request's headers, read in one host call on the first lookup (the filter reads them
     /// only while handling the request headers).
     request_headers: OnceCell<Vec<(String, Vec<u8>)>>,
@@ -82,8 +83,8 @@ pub struct HostCalls {
 }
 
 impl HostCalls {
-    pub fn new(counters: Rc<RefCell<Counters>>) -> Self {
-        HostCalls { counters, request_headers: OnceCell::new(), response_headers: OnceCell::new() }
+    pub fn new(counters: Rc<RefCell<Counters>>, paced: Rc<RefCell<super::Paced>>) -> Self {
+        HostCalls { counters, paced, request_headers: OnceCell::new(), response_headers: OnceCell::new() }
     }
 }
 
@@ -154,6 +155,11 @@ impl Host for HostCalls {
             Err(Status::CasMismatch) => SharedWrite::Conflict,
             Err(_) => SharedWrite::Failed,
         }
+    }
+
+    fn waiting(&self) -> usize {
+        // While the root's tick walks the queue it has taken it out: nothing is counted twice.
+        self.paced.try_borrow().map_or(0, |paced| paced.queued())
     }
 
     fn now(&self) -> Option<Duration> {
