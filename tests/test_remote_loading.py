@@ -132,8 +132,7 @@ class RemoteEdge:
         os.replace(staged, self.path)
 
     def stat(self, name: str) -> int:
-        stats = requests.get(f"{self.admin}/stats", params={"filter": name, "format": "json"}, timeout=5).json()["stats"]
-        return sum(s["value"] for s in stats if s.get("name") == name)
+        return conftest.admin_stat(self.admin, name)
 
     def stop(self) -> None:
         self.envoy.stop()
@@ -141,10 +140,8 @@ class RemoteEdge:
 
 
 @pytest.fixture(scope="module")
-def recorder(scim_upstream):
-    recorder = UpstreamRecorder(scim_upstream).start()
-    yield recorder
-    recorder.stop()
+def recorder(module_recorder):
+    return module_recorder
 
 
 @pytest.fixture

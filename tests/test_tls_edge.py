@@ -124,10 +124,8 @@ def client(minimum: ssl.TLSVersion, maximum: ssl.TLSVersion, ciphers: str | None
 
 
 @pytest.fixture(scope="module")
-def recorder(scim_upstream):
-    recorder = UpstreamRecorder(scim_upstream).start()
-    yield recorder
-    recorder.stop()
+def recorder(module_recorder):
+    return module_recorder
 
 
 @pytest.fixture(scope="module")
