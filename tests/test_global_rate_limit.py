@@ -290,8 +290,22 @@ def test_over_the_limit_the_client_gets_a_scim_429_with_retry_after_and_nothing_
                 "detail": "Too many requests: the shared upstream budget is spent",
             }
         assert recorder.since(mark) == []
+        assert edge.stat("cluster.scim_edge_no_upstream.ratelimit.over_limit") >= 2
     finally:
         service.code = OK
+
+
+def test_the_filters_own_429_on_omnis_throttle_is_not_rewritten(edge, service, recorder):
+    """The mapping matches only the ratelimit filter's RL flag: Omni's 429 relayed by the filter
+    keeps its own Retry-After and body."""
+    service.code, recorder.behaviour, recorder.retry_after = OK, "throttle", "7"
+    try:
+        response = requests.get(f"{edge.origin}{P}/Users", headers=AUTH, timeout=10)
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "7"
+        assert "shared upstream budget" not in response.text
+    finally:
+        recorder.behaviour = "forward"
 
 
 @pytest.mark.parametrize("path", [f"{P}x/Users", f"{P}x", "/api/scimx/v2/Users", "/api/scim/Users", "/", "/v2/Users"])
