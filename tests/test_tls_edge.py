@@ -9,9 +9,12 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import os
 import shutil
+import socket
 import ssl
 import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -53,12 +56,12 @@ def rbac(config: dict) -> dict:
     return next(f for f in hcm(config)["http_filters"] if f["name"] == "envoy.filters.http.rbac")
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> Path:
-    """A self-signed RSA 2048 certificate for 127.0.0.1 (Microsoft: RSA keys of at least 2048 bits)."""
+def make_certificate(directory: Path) -> Path:
+    """A self-signed RSA 2048 certificate for 127.0.0.1 (Microsoft: RSA keys of at least 2048 bits),
+    as tls.crt and tls.key in `directory` (a Kubernetes TLS Secret's layout)."""
     openssl = shutil.which("openssl")
     assert openssl, "openssl is needed to make the test certificate"
-    directory = tmp_path_factory.mktemp("tls")
+    directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
             openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=scim-edge.test",
@@ -68,6 +71,11 @@ def certificate(tmp_path_factory) -> Path:
         check=True, capture_output=True, timeout=60,
     )
     return directory
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> Path:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 class TlsEdge:
@@ -229,3 +237,33 @@ def test_the_filters_own_errors_are_not_rewritten_by_the_allow_list_mapping(loop
     assert status == 401
     assert headers["www-authenticate"].startswith("Bearer")
     assert json.loads(body)["status"] == "401"
+
+
+def served_certificate(edge: TlsEdge) -> bytes:
+    context = client(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+    with socket.create_connection(("127.0.0.1", edge.listen), timeout=5) as raw:
+        with context.wrap_socket(raw) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_a_certificate_renewed_in_the_watched_directory_is_served_without_a_restart(run_dir, recorder, tmp_path):
+    """The SDS layout at work: new tls.key and tls.crt renamed into the watched directory (as a
+    Kubernetes Secret update lands) are served by the running Envoy. The shipped allow-list (every
+    address) is kept here."""
+    certs = make_certificate(tmp_path / "certs")
+    edge = TlsEdge(run_dir, recorder, certs, "envoy-tls-rotation", allow=None)
+    try:
+        before = served_certificate(edge)
+        assert before == ssl.PEM_cert_to_DER_cert((certs / "tls.crt").read_text())
+        renewed = make_certificate(tmp_path / "renewed")
+        expected = ssl.PEM_cert_to_DER_cert((renewed / "tls.crt").read_text())
+        os.replace(renewed / "tls.key", certs / "tls.key")
+        os.replace(renewed / "tls.crt", certs / "tls.crt")
+        deadline = time.monotonic() + 10
+        while served_certificate(edge) != expected:
+            assert time.monotonic() < deadline, "the renewed certificate was not picked up"
+            time.sleep(0.1)
+        status, _, _, _, _ = edge.request(client(ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3), "GET", f"{P}/ServiceProviderConfig")
+        assert status == 200
+    finally:
+        edge.stop()
