@@ -105,6 +105,33 @@ def render(
     return config
 
 
+def render_production(
+    base: Path, *, listen_port: int, admin_port: int, upstream_port: int, wasm: Path = WASM
+) -> dict:
+    """A production-shaped configuration (envoy.omni.yaml and the files derived from it) made
+    runnable on loopback: other ports, the `omni` cluster pointed at a plain-HTTP upstream on
+    127.0.0.1:`upstream_port`, the wasm at an absolute path, and the local stack's plugin
+    configuration (its token and upstream settings) naming the `omni` cluster."""
+    config = copy.deepcopy(yaml.safe_load(base.read_text()))
+    config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    config["static_resources"]["listeners"][0]["address"]["socket_address"].update(
+        address="127.0.0.1", port_value=listen_port
+    )
+    local = yaml.safe_load(SHIPPED_CONFIG.read_text())
+    omni = next(c for c in config["static_resources"]["clusters"] if c["name"] == "omni")
+    omni.clear()
+    omni.update(next(c for c in local["static_resources"]["clusters"] if c["name"] == "scim_upstream"))
+    omni["name"] = omni["load_assignment"]["cluster_name"] = "omni"
+    address = omni["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    address["socket_address"].update(address="127.0.0.1", port_value=upstream_port)
+    plugin = plugin_config(local)
+    plugin["upstream"]["cluster"] = "omni"
+    wasm_config = wasm_filter(config)
+    wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm)
+    wasm_config["configuration"]["value"] = json.dumps(plugin, indent=2)
+    return config
+
+
 @dataclass
 class Service:
     """A process of the stack, its log file, and a clean stop."""
