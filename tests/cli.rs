@@ -237,7 +237,7 @@ fn check_finds_the_filter_in_an_ecds_extension_config() {
     let output = scim_edge(&["check", path.to_str().unwrap()]);
     let shown = stdout(&output);
     assert!(output.status.success(), "{shown}");
-    assert!(shown.contains("scim-edge filter at resources[0].typed_config"), "{shown}");
+    assert!(shown.contains("scim-edge filter at resources[0]\n"), "{shown}");
 }
 
 // --- explain ---
@@ -358,4 +358,17 @@ fn every_subcommand_has_help() {
     let output = scim_edge(&["explain", "GET"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--config <FILE>"));
+}
+
+#[test]
+fn the_department_example_in_docs_cli_md_prints_what_the_docs_show() {
+    let docs = std::fs::read_to_string(Path::new(ROOT).join("docs/cli.md")).unwrap();
+    let start = docs.find("```\n$ echo '").unwrap() + "```\n$ ".len();
+    let block = &docs[start..start + docs[start..].find("```").unwrap()];
+    let (command, expected) = block.split_once(" --body -\n").unwrap();
+    let command = format!("{} --body -", command.replace("\\\n", " "))
+        .replace("scim-edge ", &format!("{} ", env!("CARGO_BIN_EXE_scim-edge")));
+    let output = Command::new("sh").args(["-c", &command]).current_dir(ROOT).env_remove(ENV).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(stdout(&output), expected);
 }

@@ -187,7 +187,7 @@ fn plugin_of(path: &str, config: &Value, clusters: Option<Vec<String>>, buffer_a
         .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
         .collect();
     Plugin {
-        location: path.to_string(),
+        location: path.strip_suffix(".typed_config").unwrap_or(path).to_string(),
         json,
         envoy: Some(EnvoyContext {
             host_env_keys: strings(env.and_then(|e| e.get("host_env_keys"))),
