@@ -144,3 +144,61 @@ def test_explain_predicts_what_reaches_the_upstream(scim_edge, profile_gateway, 
     target = upstream["path"] + (f"?{upstream['query']}" if upstream["query"] else "")
     assert (seen[0].method, seen[0].path) == (upstream["method"], target), case
     assert seen[0].body == (upstream["body_text"] or "").encode(), f"{case}: explain predicted another body"
+
+
+SHIPPED = sorted((ROOT / "envoy").glob("*.yaml"))
+
+# Breakages of the shipped plugin configuration, by the field the filter names.
+BROKEN = {
+    "version": lambda p: p.update(version=2),
+    "colour": lambda p: p.update(colour="blue"),
+    "tokens": lambda p: p.update(tokens=[]),
+    "tokens[0].sha256": lambda p: p["tokens"][0].update(sha256="plain-hunter2-not-a-digest"),
+    "upstream.timeout_ms": lambda p: p["upstream"].update(timeout_ms=0),
+    "upstream.bearer_token_env": lambda p: p["upstream"].update(bearer_token_env="NOT_SET_ANYWHERE"),
+    "mapping.users.add[0]": lambda p: p["mapping"]["users"].update(add=["favouriteColour"]),
+    "rate_limit.requests_per_minute": lambda p: p["rate_limit"].update(requests_per_minute=0),
+}
+
+
+def envoy_validate(config_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [stack.bin_path("envoy"), "--mode", "validate", "-c", str(config_path), "--disable-hot-restart"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=stack.envoy_env(),
+    )
+
+
+def check_with_env(scim_edge: Path, path: Path) -> subprocess.CompletedProcess:
+    """`scim-edge check` with the environment Envoy gets in the tests."""
+    return subprocess.run([str(scim_edge), "check", str(path)], cwd=ROOT, capture_output=True, text=True, env=stack.envoy_env())
+
+
+@pytest.mark.parametrize("config_path", SHIPPED, ids=lambda p: p.name)
+def test_check_accepts_every_shipped_configuration_as_envoy_does(scim_edge, config_path):
+    checked = check_with_env(scim_edge, config_path)
+    assert checked.returncode == 0, checked.stdout
+    assert "0 with errors" in checked.stdout
+    assert envoy_validate(config_path).returncode == 0
+
+
+@pytest.mark.parametrize("field", BROKEN)
+def test_check_prints_the_line_the_filter_logs_when_envoy_refuses(scim_edge, field, tmp_path):
+    import yaml
+
+    config = yaml.safe_load(stack.SHIPPED_CONFIG.read_text())
+    plugin = stack.plugin_config(config)
+    BROKEN[field](plugin)
+    stack.wasm_filter(config)["configuration"]["value"] = json.dumps(plugin)
+    stack.wasm_filter(config)["vm_config"]["code"]["local"]["filename"] = str(stack.WASM)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    refused = envoy_validate(path)
+    assert refused.returncode != 0
+    logged = [line.split("scim-edge: ", 1)[1] for line in (refused.stdout + refused.stderr).splitlines() if "scim-edge: invalid configuration" in line]
+    assert logged and logged[0].startswith(f"invalid configuration: {field}: "), logged
+
+    checked = check_with_env(scim_edge, path)
+    assert checked.returncode == 1, checked.stdout
+    assert f"  error: {logged[0]}\n" in checked.stdout, checked.stdout
+    assert "hunter2" not in checked.stdout
