@@ -372,3 +372,21 @@ fn the_department_example_in_docs_cli_md_prints_what_the_docs_show() {
     assert!(output.status.success(), "{output:?}");
     assert_eq!(stdout(&output), expected);
 }
+
+#[test]
+fn check_takes_several_files_and_exits_with_the_worst_verdict() {
+    let mut all = vec!["check", "--assume-env"];
+    all.extend_from_slice(SHIPPED);
+    assert_eq!(scim_edge(&all).status.code(), Some(0));
+    let mut plugin = shipped_plugin();
+    plugin["version"] = json!(2);
+    let broken = scratch("plugin.json", &plugin.to_string());
+    all.push(broken.to_str().unwrap());
+    let output = scim_edge(&all);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output).matches("0 with errors").count(), SHIPPED.len(), "every file is reported");
+    all.push("does-not-exist.yaml");
+    let output = scim_edge(&all);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read does-not-exist.yaml"));
+}

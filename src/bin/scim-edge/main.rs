@@ -57,9 +57,9 @@ mod cli {
             #[command(subcommand)]
             command: TokenCommand,
         },
-        /// Check a plugin configuration (JSON) or a whole Envoy configuration (YAML) with the
+        /// Check plugin configurations (JSON) or whole Envoy configurations (YAML) with the
         /// filter's own configuration compiler. Exit status 0 when every scim-edge filter's
-        /// configuration compiles, 1 otherwise.
+        /// configuration compiles, 1 when one does not, 2 when a file cannot be used.
         Check(CheckArgs),
         /// Run one request through the filter's pipeline without Envoy and say what it does: the
         /// route, the edge's own answer or the exact upstream request, each normalisation, each
@@ -90,10 +90,10 @@ mod cli {
 
     #[derive(Args, Debug)]
     pub struct CheckArgs {
-        /// The plugin configuration (JSON), or an Envoy configuration (YAML or JSON) holding one
-        /// or more scim-edge wasm filters (listeners, ECDS extension configs).
-        #[arg(value_name = "FILE")]
-        pub file: PathBuf,
+        /// Plugin configurations (JSON), or Envoy configurations (YAML or JSON) holding one or
+        /// more scim-edge wasm filters (listeners, ECDS extension configs).
+        #[arg(value_name = "FILE", required = true)]
+        pub files: Vec<PathBuf>,
         /// Treat environment variables the configuration reads (upstream.bearer_token_env) as
         /// set, for a CI job that does not hold the secret. Without it a variable missing from
         /// this shell is an error, as it is for the filter.
