@@ -320,6 +320,17 @@ fn explain_shows_what_the_edge_answers_itself_and_what_the_client_receives() {
     assert_eq!(explained["answered_by_edge"], true);
     assert!(explained["upstream"].is_null());
     assert_eq!(explained["response"]["status"], 200);
+    assert!(explained["edge_reason"].as_str().unwrap().starts_with("a discovery endpoint"));
+
+    // Under the omni mapping `emails` never reaches Omni, so a filter on it can match nothing.
+    let filter = r#"/api/scim/v2/Users?filter=emails.value eq "ada@example.com""#;
+    let explained = explain_json(&["--config", "envoy/envoy.yaml", "GET", filter]);
+    assert!(explained["upstream"].is_null());
+    assert_eq!(explained["response"]["body"]["totalResults"], 0);
+    assert!(explained["edge_reason"].as_str().unwrap().starts_with("the query can match nothing"));
+    let explained = explain_json(&["--config", "envoy/envoy.yaml", "DELETE", "/api/scim/v2/Users"]);
+    assert_eq!(explained["response"]["status"], 405);
+    assert!(explained["edge_reason"].as_str().unwrap().starts_with("a refusal"));
 
     let answer = scratch(
         "answer.json",

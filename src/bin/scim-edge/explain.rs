@@ -150,9 +150,11 @@ impl Explainer {
                 "body_text": text,
             })
         });
+        let edge_reason = trace.answered_by_edge().then(|| edge_reason(trace)).flatten();
         json!({
             "request": {"method": request.method, "path": request.path},
             "route": route,
+            "edge_reason": edge_reason,
             "mapping_profile": resource_type.map(|rt| self.config.mapping.policy(rt).profile.as_str()),
             "answered_by_edge": trace.answered_by_edge(),
             "upstream": upstream,
@@ -218,6 +220,28 @@ impl Explainer {
     }
 }
 
+/// Why the edge answered a routed request itself, read from where the pipeline stopped.
+fn edge_reason(trace: &Trace) -> Option<&'static str> {
+    let status = trace.response.as_ref()?.status;
+    if status >= 400 {
+        return Some("a refusal; the SCIM error's detail says what is wrong");
+    }
+    let (endpoint, method) = trace.endpoint?;
+    let collection = matches!(endpoint, "Users" | "Groups") && method == "GET" || endpoint.ends_with(".search");
+    Some(match status {
+        _ if ["ServiceProviderConfig", "Schemas", "ResourceTypes"].iter().any(|d| endpoint.starts_with(d)) => {
+            "a discovery endpoint, where the edge describes itself (RFC 7644 §4)"
+        }
+        200 if collection => {
+            "the query can match nothing the upstream stores, as it tests only attributes the mapping does not forward: an empty ListResponse"
+        }
+        204 if method == "PATCH" => {
+            "the mapping stripped every operation, so nothing is left to send: 204, as RFC 7644 §3.5.2 allows"
+        }
+        _ => return None,
+    })
+}
+
 /// Every attribute and sub-attribute of a policy's schemas, and the common `externalId`.
 fn attributes(policy: &Policy) -> Vec<AttrRef> {
     let mut found = Vec::new();
@@ -253,9 +277,14 @@ fn for_a_person(explained: &Value) -> String {
             explained["mapping_profile"].as_str().map(|p| format!(", mapping profile {p}")).unwrap_or_default();
         line(&mut out, format!("route: {} {}{profile}", s(&route["method"]), s(&route["endpoint"])));
     }
+    if route.get("outside").is_some() {
+        line(&mut out, "client receives: what Envoy's routes answer; the filter does not act".into());
+        return out;
+    }
     match &explained["upstream"] {
         Value::Null if explained["answered_by_edge"] == json!(true) => {
-            line(&mut out, "edge: answers itself; nothing is sent upstream".into())
+            let reason = explained["edge_reason"].as_str().map(|r| format!("\n  why: {r}")).unwrap_or_default();
+            line(&mut out, format!("edge: answers itself; nothing is sent upstream{reason}"))
         }
         Value::Null => {}
         upstream => {
