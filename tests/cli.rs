@@ -414,3 +414,19 @@ fn check_takes_several_files_and_exits_with_the_worst_verdict() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read does-not-exist.yaml"));
 }
+
+#[test]
+fn token_new_json_is_one_object_and_leaves_the_token_out_with_out() {
+    let shown: Value =
+        serde_json::from_slice(&scim_edge(&["token", "new", "--name", "entra", "--json"]).stdout).unwrap();
+    let token = shown["token"].as_str().unwrap();
+    assert_eq!(shown["entry"], json!({"name": "entra", "sha256": scim_edge::auth::sha256_hex(token.as_bytes())}));
+
+    let path = scratch("token", "");
+    std::fs::remove_file(&path).unwrap();
+    let output = scim_edge(&["token", "new", "--name", "entra", "--json", "--out", path.to_str().unwrap()]);
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(shown.get("token").is_none(), "{shown}");
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(shown["entry"]["sha256"], scim_edge::auth::sha256_hex(written.trim().as_bytes()));
+}

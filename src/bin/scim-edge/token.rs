@@ -2,7 +2,6 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 
 use scim_edge::auth::sha256_hex;
@@ -17,10 +16,14 @@ pub fn new(args: &TokenNewArgs) -> Result<ExitCode, String> {
     let token = base64url(&random_bytes()?);
     let entry = serde_json::json!({"name": args.name, "sha256": sha256_hex(token.as_bytes())});
     if let Some(path) = &args.out {
-        let mut file =
-            OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-                format!("cannot create {} ({e}); choose a path that does not exist yet", path.display())
-            })?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // Owner read and write only: the token is a credential.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(path)
+            .map_err(|e| format!("cannot create {} ({e}); choose a path that does not exist yet", path.display()))?;
         file.write_all(format!("{token}\n").as_bytes())
             .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
     }
