@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TOOLS  := .tools
 # The filter's Rust target (also FILTER_TARGET in envoy/local_stack.py): no WASI libc; the filter
-# reads the VM's environment through WASI's two environ calls itself (src/proxy/hostcall.rs).
+# reads the VM's environment through the wasi crate's bindings (src/proxy/host.rs).
 # What Cargo builds, and the filter Envoy loads: Cargo's module after wasm-opt.
 FILTER_TARGET := wasm32-unknown-unknown
 RAW_WASM := target/$(FILTER_TARGET)/release/scim_edge.wasm

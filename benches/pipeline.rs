@@ -80,7 +80,7 @@ fn allocs() -> (u64, u64) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The log line, formatted as the adapter's logger does (src/proxy/logger.rs: into a `String`)
+// The log line, formatted as the SDK's logger does (into a `String`)
 
 struct FormattingLogger;
 

@@ -113,6 +113,8 @@ struct Pending {
 /// What the per-request log line says: names and numbers, never ids, tokens or values.
 #[derive(Debug, Default)]
 struct Outline {
+    /// Envoy's `x-request-id` (bounded: see [`request_id`]), which Omni's log can be matched on.
+    request_id: String,
     method: String,
     endpoint: &'static str,
     token: Option<String>,
@@ -143,6 +145,7 @@ impl Exchange {
             Scope::Scim { rest, query } => (rest.to_string(), query.to_string()),
         };
         host.count(Counter::Requests);
+        self.outline.request_id = request_id(host.request_header("x-request-id").as_deref());
         let method = header_text(host, ":method").unwrap_or_default();
         let mut shown = String::new();
         for c in method.chars().filter(char::is_ascii_uppercase).take(8) {
@@ -180,6 +183,33 @@ impl Exchange {
                     self.forward(host, pending, body);
                 } else {
                     self.state = State::Buffering(pending);
+                }
+                Flow::Pause
+            }
+            other => {
+                self.state = other;
+                Flow::Pause
+            }
+        }
+    }
+
+    /// The request ended in trailers (HTTP/2, or chunked HTTP/1.1): then no body callback carries
+    /// `end_of_stream`, so the trailers are the end of the request and the buffered body is
+    /// complete. Pausing here keeps the router from ever seeing the request.
+    pub fn on_request_trailers(&mut self, host: &mut dyn Host) -> Flow {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Outside => {
+                self.state = State::Outside;
+                Flow::Continue
+            }
+            State::Buffering(pending) => {
+                // One byte over the limit is enough to tell an oversized body.
+                let limit = self.config.max_body_bytes;
+                let body = host.request_body(limit.saturating_add(1)).unwrap_or_default();
+                if body.len() > limit {
+                    self.reply(host, too_large(limit).into_response());
+                } else {
+                    self.forward(host, pending, Some(body));
                 }
                 Flow::Pause
             }
@@ -412,18 +442,50 @@ impl Exchange {
         host.count(Counter::Responses(status_class(response.status)));
         host.send_response(&response);
         self.state = State::Done;
+        self.log_line(&response.status.to_string());
+    }
+
+    /// The stream ended (Envoy's access-log step). A callout still in flight means the client went
+    /// away after the request was sent: the upstream gets it and applies it all the same (ABI
+    /// v0.2.1 cannot cancel a callout), and its answer will find no stream, so the request's one
+    /// log line is written now, with the client's status `-` and the reason.
+    pub fn on_stream_end(&mut self) {
+        if let State::AwaitingUpstream(_) = self.state {
+            self.state = State::Done;
+            self.outline.note = "client_gone";
+            self.log_line("-");
+        }
+    }
+
+    /// The request's one log line: names and numbers, never ids, tokens or values.
+    fn log_line(&self, status: &str) {
         let o = &self.outline;
         log::info!(
-            "scim-edge ctx={} {} {} token={} status={}{}{}",
+            "scim-edge ctx={} request_id={} {} {} token={} status={status}{}{}",
             self.context_id,
+            if o.request_id.is_empty() { "-" } else { &o.request_id },
             if o.method.is_empty() { "-" } else { &o.method },
             if o.endpoint.is_empty() { "-" } else { o.endpoint },
             o.token.as_deref().unwrap_or("-"),
-            response.status,
             o.upstream_status.map(|s| format!(" upstream_status={s}")).unwrap_or_default()
                 + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default(),
             if o.note.is_empty() { String::new() } else { format!(" reason={}", o.note) },
         );
+    }
+}
+
+/// Envoy's `x-request-id` for the log line, when it looks like one (a UUID or similar token: at
+/// most 64 letters, digits, `-`, `_`, `.`); anything else a client could have put there is `-`.
+fn request_id(value: Option<&[u8]>) -> String {
+    match value {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
+        {
+            String::from_utf8_lossy(id).into_owned()
+        }
+        _ => String::new(),
     }
 }
 

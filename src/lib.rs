@@ -17,7 +17,6 @@ pub mod config;
 pub mod dry_run;
 pub mod environ;
 pub mod exchange;
-pub mod header_map;
 pub mod http;
 pub mod mapping;
 pub mod metrics;

@@ -20,6 +20,7 @@ import contextlib
 import copy
 import json
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -326,6 +327,68 @@ def test_a_reset_after_the_headers_is_a_502_and_the_vm_survives(run_dir, recorde
         assert "closed the connection" in body["detail"]
         assert gw.counter("upstream.failures.reset") == 1
         assert_still_serving(gw)
+
+
+def logged_request_ids(gateway, pattern: str) -> list[str]:
+    """The `request_id=` of each filter log line matching `pattern`."""
+    return [m.group(1) for line in filter_lines(gateway, 0) if re.search(pattern, line)
+            for m in [re.search(r"request_id=(\S+)", line)] if m]
+
+
+def test_a_change_whose_client_went_away_still_leaves_one_log_line(run_dir, recorder):
+    """The client sends a create and goes away while the callout is in flight. The upstream still
+    gets it and applies it (ABI v0.2.1 cannot cancel a callout); its answer finds no stream. The
+    request must still leave exactly one log line, with Envoy's x-request-id (the one the
+    upstream got, to tie the line to the upstream's own log), the token name, and why the client
+    got nothing."""
+    recorder.behaviour = "slow"
+    recorder.slow_seconds = 1.0
+    with edge(run_dir, "envoy-client-gone", recorder) as gw:
+        mark = recorder.mark()
+        body = json.dumps(new_user()).encode()
+        host, port = gw.origin.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                f"POST {stack.SCIM_PREFIX}/Users HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {stack.CLIENT_TOKEN}\r\nContent-Type: application/scim+json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            deadline = time.monotonic() + 5
+            while not recorder.since(mark):  # the callout reached the upstream: now go away
+                assert time.monotonic() < deadline, "the create never reached the upstream"
+                time.sleep(0.01)
+        gone = r"POST Users token=local-dev status=- reason=client_gone$"
+        await_line(gw, gone, 0)
+        time.sleep(recorder.slow_seconds + 0.5)  # the upstream's answer arrives for a stream that is gone
+        reached = recorder.since(mark)
+        assert [r.method for r in reached] == ["POST"]
+        ids = logged_request_ids(gw, r"POST Users")
+        assert ids == [reached[0].headers["x-request-id"]], "one line, with the id the upstream got"
+        assert_vm_never_failed(gw)
+
+
+def test_the_log_line_carries_envoys_request_id_and_never_a_client_chosen_string(run_dir, recorder):
+    with edge(run_dir, "envoy-request-id", recorder) as gw:
+        mark = recorder.mark()
+        hostile = "evil token=admin status=200 " + "x" * 200
+        requests.get(f"{gw.base}/Users?count=1", headers={**AUTH, "x-request-id": hostile}, timeout=10)
+        await_line(gw, r"GET Users token=local-dev status=200", 0)
+        [sent] = recorder.since(mark)
+        assert logged_request_ids(gw, r"GET Users") == [sent.headers["x-request-id"]]
+        assert re.fullmatch(r"[0-9a-f-]{36}", sent.headers["x-request-id"]), "Envoy's own id, not the client's"
+        assert matching_lines(gw, "evil") == 0
+
+
+def test_a_gateway_with_wasm_logs_off_serves_requests(run_dir, recorder):
+    """Envoy hands the filter its log level as spdlog's number, and `off` (6) is not one of the
+    ABI's levels: read into the SDK's `LogLevel` enum it would be an invalid value. The filter
+    reads it as an integer (src/proxy/raw.rs) and turns its own lines off."""
+    with edge(run_dir, "envoy-wasm-logs-off", recorder, extra_args=("--component-log-level", "wasm:off")) as gw:
+        assert_still_serving(gw)
+        response = requests.get(f"{gw.base}/Users?count=1", headers={"Authorization": "Bearer wrong"}, timeout=10)
+        assert_scim_error(response, 401)
+        assert_vm_never_failed(gw)
+        assert "scim-edge" not in gw.envoy.log_text(), "the filter logged with the wasm component off"
 
 
 @pytest.mark.parametrize("status", [500, 503])

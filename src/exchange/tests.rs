@@ -59,7 +59,8 @@ impl Host for FakeHost {
         self.request_headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     }
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        self.request_body.get(..size).map(<[u8]>::to_vec)
+        // As Envoy: up to `size` bytes of what is buffered.
+        self.request_body.get(..size.min(self.request_body.len())).map(<[u8]>::to_vec)
     }
     fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
         self.upstream_headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
@@ -244,6 +245,54 @@ fn a_body_split_across_chunks_is_forwarded_whole() {
     assert_eq!(host.dispatched[0].body.as_deref(), Some(body.as_bytes()));
     exchange.on_upstream_response(&mut host, 42, 2);
     assert_eq!(host.response().status, 200);
+}
+
+#[test]
+fn a_request_that_ends_in_trailers_is_checked_and_forwarded_like_any_other() {
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com"}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(user);
+    host.upstream_answers(201, "application/scim+json", r#"{"id":"9"}"#);
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_body(&mut host, user.len(), false), Flow::Pause);
+    assert!(host.dispatched.is_empty(), "nothing goes upstream before the request ends");
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause, "trailers never reach the router");
+    assert_eq!(host.dispatched.len(), 1);
+    assert_eq!(host.dispatched[0].body.as_deref(), Some(user.as_bytes()));
+    exchange.on_upstream_response(&mut host, 42, 10);
+    assert_eq!(host.response().status, 201);
+}
+
+#[test]
+fn trailers_after_headers_alone_end_a_request_with_an_empty_body() {
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users");
+    host.set("content-type", "application/scim+json");
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause);
+    assert!(host.dispatched.is_empty());
+    assert_eq!(host.response().status, 400);
+}
+
+#[test]
+fn an_oversized_body_that_ends_in_trailers_is_413() {
+    let body = format!(r#"{{"userName":"{}"}}"#, "x".repeat(3000));
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(&body);
+    host.unset("content-length");
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause);
+    assert!(host.dispatched.is_empty());
+    assert_eq!(host.response().status, 413);
+}
+
+#[test]
+fn trailers_outside_the_prefix_pass_untouched() {
+    let mut host = FakeHost::request("POST", "/elsewhere");
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Continue);
+    assert!(host.responses.is_empty());
 }
 
 #[test]
@@ -667,4 +716,27 @@ fn the_empty_list_is_what_serde_json_writes_for_it() {
         "Resources": [],
     });
     assert_eq!(empty_list().body, serde_json::to_vec(&document).unwrap());
+}
+
+#[test]
+fn the_request_id_logged_is_envoys_or_nothing() {
+    assert_eq!(request_id(Some(b"0b3c6f1e-8f0a-4c2e-9d6b-2f4a1e7c9b10")), "0b3c6f1e-8f0a-4c2e-9d6b-2f4a1e7c9b10");
+    assert_eq!(request_id(Some(b"req_1.2")), "req_1.2");
+    assert_eq!(request_id(Some(b"evil token=admin")), "");
+    assert_eq!(request_id(Some("x".repeat(65).as_bytes())), "");
+    assert_eq!(request_id(Some(b"")), "");
+    assert_eq!(request_id(None), "");
+}
+
+#[test]
+fn a_client_gone_while_the_callout_is_in_flight_ends_the_exchange_once() {
+    let mut host = FakeHost::request("DELETE", "/api/scim/v2/Users/5");
+    let mut exchange = send(&mut host, 1000);
+    assert_eq!(host.dispatched.len(), 1);
+    exchange.on_stream_end();
+    assert!(matches!(exchange.state, State::Done));
+    // The answer arrives for a stream that is gone: nothing more happens.
+    host.upstream_answers(204, "application/scim+json", "");
+    exchange.on_upstream_response(&mut host, 42, 0);
+    assert!(host.responses.is_empty());
 }
