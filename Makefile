@@ -35,6 +35,7 @@ help:
 	@echo "make microbench  the core pipeline on the same request mix, natively (criterion, allocations) and under V8"
 	@echo "make fuzz   every cargo-fuzz target for FUZZ_SECONDS (180) each"
 	@echo "make image  the filter as an OCI image (compat variant) under $(IMAGE_DIR)/, and its digest"
+	@echo "make cli   build the operator's command, target/release/scim-edge (docs/cli.md)"
 	@echo "make setup  install the Rust targets, the project venv, the wasm test runner and wasm-opt"
 
 setup: toolchain venv $(WASM_TEST_RUNNER) $(WASM_OPT_INSTALLED)
@@ -82,6 +83,13 @@ run: build venv
 	@$(PY) envoy/local_stack.py
 
 test: lint unit wasm-test e2e
+
+# The operator's command line (docs/cli.md), native only: `token new`, `check`, `explain`.
+# `cargo install --path .` installs the same binary into ~/.cargo/bin.
+.PHONY: cli
+cli:
+	cargo build --release --bin scim-edge
+	@echo "scim-edge: target/release/scim-edge (docs/cli.md)"
 
 lint: toolchain
 	cargo fmt --check

@@ -13,6 +13,8 @@
 
 pub mod auth;
 pub mod config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dry_run;
 pub mod environ;
 pub mod exchange;
 pub mod http;
