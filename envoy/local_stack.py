@@ -31,7 +31,7 @@ WASM = ROOT / "target" / "filter" / "scim_edge.wasm"
 # The Rust target the filter is built for (the Makefile's FILTER_TARGET).
 FILTER_TARGET = "wasm32-unknown-unknown"
 SCIM_PREFIX = "/api/scim/v2"
-# Development-only secrets of the local stack (README, "Local stack").
+# Development-only secrets of the local stack (README, "The two commands").
 CLIENT_TOKEN = "local-dev-token"
 UPSTREAM_TOKEN = "local-upstream-token"
 # The environment variable the shipped configs read the upstream credential from.
