@@ -198,7 +198,7 @@ impl UpstreamFailure {
             }
             UpstreamFailure::Timeout => ScimError::new(
                 504,
-                // u64, not the u128 of as_millis(): formatting a u128 costs the module 1.6 KB.
+                // u64, not the u128 of as_millis(): u128 formatting is heavy in wasm (docs/performance.md).
                 format!(
                     "The upstream SCIM service did not answer within {} ms",
                     u64::try_from(upstream.timeout.as_millis()).unwrap_or(u64::MAX)
