@@ -400,7 +400,7 @@ impl Exchange {
             Ok(Planned::Answer(empty_list()))
         } else if let Endpoint::Discovery(endpoint, id) = &route.endpoint {
             // RFC 7644 §4: answered by the edge, which describes itself; nothing goes upstream.
-            crate::scim::discovery::answer(&self.config, &public, *endpoint, id.as_deref())
+            crate::discovery::answer(&self.config, &public, *endpoint, id.as_deref())
                 .map(|document| Planned::Answer(Response::scim_json(200, &document)))
         } else {
             prepare_body(&self.config, &mut route, &mut projection, body.as_deref().unwrap_or_default(), &mut changes)

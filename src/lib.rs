@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod discovery;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dry_run;
 pub mod environ;
