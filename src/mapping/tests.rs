@@ -379,3 +379,26 @@ fn an_attribute_the_mapping_strips_cannot_fail_a_create_by_its_shape() {
     let error = create(&rfc.users, &body).0.unwrap_err();
     assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{}", error.detail);
 }
+
+#[test]
+fn a_patch_of_a_whole_complex_value_loses_the_sub_attributes_the_mapping_removes() {
+    let rfc = mapping(json!({"profile": "rfc", "users": {"remove": ["name.middleName", "emails.display"]}}));
+    let (result, changes) = patch(
+        &rfc.users,
+        json!([
+            {"op": "replace", "path": "name", "value": {"givenName": "A", "middleName": "K"}},
+            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"value": "a@b.c", "display": "A"}},
+            {"op": "add", "path": "emails", "value": [{"value": "d@e.f", "display": "D"}]},
+            {"op": "replace", "path": "name", "value": {"middleName": "K"}},
+        ]),
+    );
+    assert_eq!(
+        forwarded_operations(result),
+        json!([
+            {"op": "replace", "path": "name", "value": {"givenName": "A"}},
+            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"value": "a@b.c"}},
+            {"op": "add", "path": "emails", "value": [{"value": "d@e.f"}]},
+        ])
+    );
+    assert_eq!(changes.stripped(), ["name_middleName", "emails_display"]);
+}
