@@ -275,8 +275,10 @@ pub fn relay(
     let success = (200..300).contains(&status);
     let strip = policy.filter(|_| success);
     let projection = Some(projection).filter(|p| success && !p.is_empty());
-    let body = if reply.body.is_empty() {
-        reply.body
+    // RFC 9110 §15.3.5: a 204 has no content, and a recipient ignores any it carries (some proxies
+    // and API gateways add one).
+    let body = if reply.body.is_empty() || status == 204 {
+        Vec::new()
     } else if !json {
         return Err(UpstreamFailure::Malformed);
     } else {
@@ -486,6 +488,15 @@ mod tests {
         let deleted = UpstreamReply { status: Some(204), ..Default::default() };
         let response = relay_as_is(deleted).unwrap();
         assert_eq!((response.status, response.header("content-type")), (204, None));
+    }
+
+    #[test]
+    fn a_204_is_relayed_without_the_body_it_carries() {
+        for (content_type, body) in [("text/plain", "OK"), ("application/scim+json", "{}"), ("", "not json")] {
+            let response = relay_as_is(reply(204, content_type, body)).unwrap();
+            assert_eq!((response.status, response.body.as_slice()), (204, &b""[..]), "{content_type} {body}");
+            assert_eq!(response.header("content-type"), None);
+        }
     }
 
     #[test]
