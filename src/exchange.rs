@@ -53,6 +53,11 @@ pub trait Host {
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
     /// Stores `value` under `key` unless it was written since `cas` was read.
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite;
+    /// A property of the stream (proxy-wasm `get_property`), as the host serialises it: Entra's
+    /// verified JWT payload in `jwt_authn`'s dynamic metadata (src/entra.rs). `None` when absent.
+    fn property(&self, _path: &[&str]) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The outcome of a compare-and-swap write to shared data.
@@ -84,6 +89,8 @@ enum State {
     Buffering(Pending),
     /// The callout is in flight.
     AwaitingUpstream(InFlight),
+    /// A request to the OAuth token endpoint (src/exchange/token.rs), collecting its form body.
+    TokenRequest(token::TokenRequest),
     /// The client has its answer.
     Done,
 }
@@ -117,7 +124,8 @@ struct Outline {
     request_id: String,
     method: String,
     endpoint: &'static str,
-    token: Option<String>,
+    /// How the request was admitted (`token=<name>`, `client=<name>`, `tenant=<name>`).
+    auth: Option<String>,
     upstream_ms: Option<u64>,
     upstream_status: Option<u16>,
     note: &'static str,
@@ -137,6 +145,9 @@ impl Exchange {
 
     pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         let path = header_text(host, ":path").unwrap_or_default();
+        if self.is_token_endpoint(&path) {
+            return self.token_headers(host, end_of_stream);
+        }
         let (rest, query) = match scope(&self.config.scim_prefix, &path) {
             Scope::Outside => {
                 self.state = State::Outside;
@@ -186,6 +197,7 @@ impl Exchange {
                 }
                 Flow::Pause
             }
+            State::TokenRequest(request) => self.token_body(host, request, body_size, end_of_stream),
             other => {
                 self.state = other;
                 Flow::Pause
@@ -213,6 +225,7 @@ impl Exchange {
                 }
                 Flow::Pause
             }
+            State::TokenRequest(request) => self.token_trailers(host, request),
             other => {
                 self.state = other;
                 Flow::Pause
@@ -315,11 +328,10 @@ impl Exchange {
     fn admit(&mut self, host: &mut dyn Host, method: &str, rest: &str, query: &str) -> Result<Pending, ScimError> {
         let config = Rc::clone(&self.config);
         self.outline.endpoint = endpoint_hint(rest);
-        let authorization = host.request_header("authorization");
-        match config.tokens.authenticate(authorization.as_deref()) {
-            Ok(name) => {
-                host.count(Counter::AuthAccepted(name));
-                self.outline.token = Some(name.to_string());
+        match crate::admission::admit(&config, host) {
+            Ok(admitted) => {
+                host.count(admitted.counter());
+                self.outline.auth = Some(admitted.label());
             }
             Err(failure) => {
                 host.count(Counter::AuthRejected(failure));
@@ -461,12 +473,12 @@ impl Exchange {
     fn log_line(&self, status: &str) {
         let o = &self.outline;
         log::info!(
-            "scim-edge ctx={} request_id={} {} {} token={} status={status}{}{}",
+            "scim-edge ctx={} request_id={} {} {} {} status={status}{}{}",
             self.context_id,
             if o.request_id.is_empty() { "-" } else { &o.request_id },
             if o.method.is_empty() { "-" } else { &o.method },
             if o.endpoint.is_empty() { "-" } else { o.endpoint },
-            o.token.as_deref().unwrap_or("-"),
+            o.auth.as_deref().unwrap_or("token=-"),
             o.upstream_status.map(|s| format!(" upstream_status={s}")).unwrap_or_default()
                 + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default(),
             if o.note.is_empty() { String::new() } else { format!(" reason={}", o.note) },
@@ -620,3 +632,4 @@ fn header_text_of(value: Option<Vec<u8>>) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+mod token;

@@ -156,6 +156,10 @@ impl Host for HostCalls {
         }
     }
 
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        super::raw::property(path)
+    }
+
     fn now(&self) -> Option<Duration> {
         hostcalls::get_current_time().ok()?.duration_since(UNIX_EPOCH).ok()
     }
