@@ -4,7 +4,7 @@
 //! ([`crate::entra`]). The answer names the token, client or tenant, never the credential.
 
 use crate::auth::{bearer_token, AuthFailure};
-use crate::config::Config;
+use crate::config::{comma_separated, Config};
 use crate::exchange::Host;
 use crate::metrics::Counter;
 
@@ -36,6 +36,21 @@ impl Admitted<'_> {
             Admitted::Tenant(name) => Counter::AuthAcceptedTenant(name),
         }
     }
+}
+
+/// The other methods for the configuration's log line: `, token endpoint /oauth2/token for
+/// client(s) [a, b], Entra tenant(s) [c]` (names only).
+pub fn describe(config: &Config) -> String {
+    let mut text = String::new();
+    if let Some(oauth) = &config.oauth {
+        let names: Vec<&str> = oauth.clients.iter().map(|c| c.name.as_str()).collect();
+        text.push_str(&format!(", token endpoint {} for client(s) [{}]", oauth.token_path, comma_separated(&names)));
+    }
+    if let Some(entra) = &config.entra_jwt {
+        let names: Vec<&str> = entra.tenants.iter().map(|t| t.name.as_str()).collect();
+        text.push_str(&format!(", Entra tenant(s) [{}]", comma_separated(&names)));
+    }
+    text
 }
 
 /// Authenticates a SCIM request. With `entra_jwt` configured, a payload `jwt_authn` verified

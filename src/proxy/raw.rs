@@ -2,17 +2,12 @@
 //! value Envoy really returns. The SDK's wrappers panic on a status they do not expect (its
 //! maintainers keep those panics on purpose: proxy-wasm-rust-sdk issue 310, "Panics in the SDK"),
 //! and a panic kills the VM with every request on it; the usual answer, as in Kuadrant's
-//! wasm-shim, is to stay on the SDK and call around the wrapper that bites. Two here:
+//! wasm-shim, is to stay on the SDK and call around the wrapper that bites. Exactly one here:
 //!
 //! - [`log_level`]: Envoy hands over its spdlog level as is (`Context::getLogLevel`), and `off`
 //!   is 6, which is not a variant of the SDK's `LogLevel`; `hostcalls::get_log_level` has the
 //!   host write it straight into that enum, an invalid value the SDK then matches on. Exercised by
 //!   tests/test_operations.py `test_a_gateway_with_wasm_logs_off_serves_requests`.
-//! - [`property`]: `hostcalls::get_property` panics on any status but Ok, NotFound,
-//!   SerializationFailure and InternalFailure, and a host call left off the VM's
-//!   `capability_restriction_config` answers another one. The Entra JWT check (src/entra.rs)
-//!   reads `jwt_authn`'s metadata on every SCIM request when it is configured, so an allow-list
-//!   without `proxy_get_property` must refuse requests (401), not kill the VM.
 //!
 //! Checked and not needed on Envoy 1.40 (docs/robustness.md): reading the answer of a callout
 //! that failed after its response started. Envoy calls `on_http_call_response` with no headers,
@@ -31,35 +26,6 @@ const STATUS_OK: u32 = 0;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_log_level(return_level: *mut u32) -> u32;
-    fn proxy_get_property(
-        path_data: *const u8,
-        path_size: usize,
-        return_value_data: *mut *mut u8,
-        return_value_size: *mut usize,
-    ) -> u32;
-}
-
-/// A property of the current stream (ABI v0.2.1 `proxy_get_property`: the path's segments
-/// NUL-separated); `None` when absent or on any host status but Ok.
-pub fn property(path: &[&str]) -> Option<Vec<u8>> {
-    let mut serialized = Vec::new();
-    for (index, segment) in path.iter().enumerate() {
-        if index > 0 {
-            serialized.push(0);
-        }
-        serialized.extend_from_slice(segment.as_bytes());
-    }
-    let mut data: *mut u8 = std::ptr::null_mut();
-    let mut size: usize = 0;
-    // SAFETY: the host reads `serialized` and, on Ok, writes a pointer to `size` bytes it
-    // allocated in this module through `proxy_on_memory_allocate` (the SDK's export, on the
-    // global allocator), whose ownership passes to us, as the SDK's own `get_property` assumes.
-    let status = unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
-    if status != STATUS_OK || data.is_null() {
-        return None;
-    }
-    // SAFETY: see above: `data` is an allocation of `size` bytes made by this module's allocator.
-    Some(unsafe { Vec::from_raw_parts(data, size, size) })
 }
 
 /// Envoy's log level for the `wasm` component; `None` for `off` (or a level the ABI does not
