@@ -4,7 +4,7 @@
 //! ([`crate::entra`]). The answer names the token, client or tenant, never the credential.
 
 use crate::auth::{bearer_token, AuthFailure};
-use crate::config::{comma_separated, Config};
+use crate::config::Config;
 use crate::exchange::Host;
 use crate::metrics::Counter;
 
@@ -22,11 +22,15 @@ pub enum Admitted<'a> {
 impl Admitted<'_> {
     /// `token=<name>`, `client=<name>` or `tenant=<name>`, for the request's log line.
     pub fn label(&self) -> String {
-        match self {
-            Admitted::Token(name) => format!("token={name}"),
-            Admitted::Client(name) => format!("client={name}"),
-            Admitted::Tenant(name) => format!("tenant={name}"),
-        }
+        let (key, name) = match self {
+            Admitted::Token(name) => ("token=", name),
+            Admitted::Client(name) => ("client=", name),
+            Admitted::Tenant(name) => ("tenant=", name),
+        };
+        let mut label = String::with_capacity(key.len() + name.len());
+        label.push_str(key);
+        label.push_str(name);
+        label
     }
 
     pub fn counter(&self) -> Counter<'_> {
@@ -36,21 +40,6 @@ impl Admitted<'_> {
             Admitted::Tenant(name) => Counter::AuthAcceptedTenant(name),
         }
     }
-}
-
-/// The other methods for the configuration's log line: `, token endpoint /oauth2/token for
-/// client(s) [a, b], Entra tenant(s) [c]` (names only).
-pub fn describe(config: &Config) -> String {
-    let mut text = String::new();
-    if let Some(oauth) = &config.oauth {
-        let names: Vec<&str> = oauth.clients.iter().map(|c| c.name.as_str()).collect();
-        text.push_str(&format!(", token endpoint {} for client(s) [{}]", oauth.token_path, comma_separated(&names)));
-    }
-    if let Some(entra) = &config.entra_jwt {
-        let names: Vec<&str> = entra.tenants.iter().map(|t| t.name.as_str()).collect();
-        text.push_str(&format!(", Entra tenant(s) [{}]", comma_separated(&names)));
-    }
-    text
 }
 
 /// Authenticates a SCIM request. With `entra_jwt` configured, a payload `jwt_authn` verified

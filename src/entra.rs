@@ -100,7 +100,8 @@ impl EntraJwt {
         }
         let metadata_key = fields.string("metadata_key")?.unwrap_or(DEFAULT_METADATA_KEY);
         if !is_counter_name(metadata_key) {
-            return Err(fields.error("metadata_key", "1 to 64 characters from A-Z a-z 0-9 - _"));
+            return Err(fields
+                .error("metadata_key", "1 to 64 characters from A-Z a-z 0-9 - _ (it becomes part of metric names)"));
         }
         Ok(Some(EntraJwt { tenants, app_ids, metadata_key: metadata_key.to_string() }))
     }
@@ -157,5 +158,32 @@ mod tests {
         assert!(is_guid(PROVISIONING_APP_ID));
         assert!(!is_guid("72f988bf86f141af91ab2d7cd011db47"));
         assert!(!is_guid("72f988bf-86f1-41af-91ab-2d7cd011db4g"));
+    }
+
+    #[test]
+    fn the_section_compiles_with_the_provisioning_app_by_default_and_errors_name_the_field() {
+        let compile = |entra: serde_json::Value| {
+            let json = serde_json::json!({
+                "version": 1,
+                "upstream": {"cluster": "c", "authority": "a", "base_path": "/v2", "bearer_token": "k"},
+                "entra_jwt": entra,
+            });
+            crate::config::Config::from_json(json.to_string().as_bytes(), &crate::config::no_env)
+        };
+        let config = compile(serde_json::json!({"tenants": [{"name": "contoso", "tenant_id": CONTOSO}]})).unwrap();
+        assert_eq!(config.entra_jwt, Some(entra()));
+        assert_eq!(config.tokens.names().count(), 0, "no static tokens needed");
+        for (entra, field) in [
+            (serde_json::json!({"tenants": []}), "entra_jwt.tenants"),
+            (serde_json::json!({"tenants": [{"name": "c", "tenant_id": "contoso"}]}), "entra_jwt.tenants[0].tenant_id"),
+            (serde_json::json!({"tenants": [{"name": "c d", "tenant_id": CONTOSO}]}), "entra_jwt.tenants[0].name"),
+            (
+                serde_json::json!({"tenants": [{"name": "c", "tenant_id": CONTOSO}], "app_ids": ["x"]}),
+                "entra_jwt.app_ids[0]",
+            ),
+            (serde_json::json!({"tenants": [{"name": "c", "tenant_id": CONTOSO}], "aud": "x"}), "entra_jwt.aud"),
+        ] {
+            assert_eq!(compile(entra).unwrap_err().field, field);
+        }
     }
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::base64url;
-use crate::scim::value::{object, parse_json};
+use crate::scim::value::parse_json;
 
 /// Shortest signing key accepted, in bytes: HS256 wants a key as long as its output (RFC 7518
 /// §3.2).
@@ -95,25 +95,30 @@ pub enum Refused {
 /// Signs `claims` under `key`: `header.payload.signature`, each part base64url without padding
 /// (RFC 7515 §7.1). `jti` makes each token unique (RFC 9068 §2.2).
 pub fn sign(key: &Key, claims: &Claims, jti: &str) -> String {
-    let text = |s: &str| Value::String(s.to_string());
-    let header = object(&mut [("alg", text("HS256")), ("typ", text("at+jwt")), ("kid", text(&key.kid))]);
-    let payload = object(&mut [
-        ("iss", text(&claims.iss)),
-        ("aud", text(&claims.aud)),
-        ("sub", text(&claims.client_id)),
-        ("client_id", text(&claims.client_id)),
-        ("iat", Value::from(claims.iat)),
-        ("exp", Value::from(claims.exp)),
-        ("jti", text(jti)),
-    ]);
-    // serde_json::to_vec, the one JSON writer the filter carries (not Display's).
-    let mut token = base64url::url(&serde_json::to_vec(&header).unwrap_or_default());
+    // The strings are JSON-safe by construction: the key id, issuer, audience and client id are
+    // checked when the configuration is read (no quote, backslash or control character), the
+    // jti is hexadecimal.
+    let header = format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{}"}}"#, key.kid);
+    let payload = format!(
+        r#"{{"iss":"{}","aud":"{}","sub":"{id}","client_id":"{id}","iat":{},"exp":{},"jti":"{jti}"}}"#,
+        claims.iss,
+        claims.aud,
+        claims.iat,
+        claims.exp,
+        id = claims.client_id,
+    );
+    let mut token = base64url::url(header.as_bytes());
     token.push('.');
-    base64url::encode_url(&serde_json::to_vec(&payload).unwrap_or_default(), &mut token);
+    base64url::encode_url(payload.as_bytes(), &mut token);
     let mac = hmac_sha256(&key.secret, token.as_bytes());
     token.push('.');
     base64url::encode_url(&mac, &mut token);
     token
+}
+
+/// Whether `text` can be written between JSON quotes as it is: printable, no quote or backslash.
+pub fn is_json_safe(text: &str) -> bool {
+    text.chars().all(|c| !c.is_control() && c != '"' && c != '\\')
 }
 
 /// Whether a bearer token has the shape of a JWS compact serialisation (two dots), so it is worth

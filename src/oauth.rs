@@ -7,8 +7,7 @@
 //! presented secret is hashed and compared in constant time, like the static tokens
 //! ([`crate::auth`]). The signing keys come from the VM's environment.
 
-use percent_encoding::percent_decode;
-use serde_json::Value;
+use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -16,7 +15,6 @@ use crate::config::{check_base_path, decode_sha256, error, ConfigError, EnvLooku
 use crate::http::Response;
 use crate::jwt::{Key, MIN_KEY_LEN};
 use crate::ratelimit::RateLimit;
-use crate::scim::value::object;
 
 pub const DEFAULT_TOKEN_PATH: &str = "/oauth2/token";
 pub const DEFAULT_ISSUER: &str = "scim-edge";
@@ -82,13 +80,13 @@ impl OAuthError {
         OAuthError {
             status: 400,
             error: "unsupported_grant_type",
-            description: "This endpoint issues tokens for grant_type=client_credentials only",
+            description: "Only grant_type=client_credentials is supported",
             basic: false,
         }
     }
 
     pub fn into_response(self) -> Response {
-        let mut response = json_response(self.status, &error_body(self.error, self.description));
+        let mut response = json_response(self.status, error_body(self.error, self.description));
         if self.status == 401 {
             // RFC 6749 §5.2: a client that used the Authorization header gets its scheme back.
             let challenge = if self.basic { "Basic realm=\"scim-edge\"" } else { "Bearer realm=\"scim-edge\"" };
@@ -99,20 +97,15 @@ impl OAuthError {
 }
 
 /// A successful token response (RFC 6749 §5.1).
+/// The token is base64url and dots (src/jwt.rs), so it needs no JSON escaping.
 pub fn token_response(access_token: &str, lifetime_s: u64) -> Response {
-    let body = object(&mut [
-        ("access_token", Value::String(access_token.to_string())),
-        ("token_type", Value::String("Bearer".to_string())),
-        ("expires_in", Value::from(lifetime_s)),
-    ]);
-    json_response(200, &body)
+    let body = format!(r#"{{"access_token":"{access_token}","token_type":"Bearer","expires_in":{lifetime_s}}}"#);
+    json_response(200, body)
 }
 
-fn error_body(error: &str, description: &str) -> Value {
-    object(&mut [
-        ("error", Value::String(error.to_string())),
-        ("error_description", Value::String(description.to_string())),
-    ])
+/// The error code and description are this module's constants, without quotes or backslashes.
+fn error_body(error: &str, description: &str) -> String {
+    format!(r#"{{"error":"{error}","error_description":"{description}"}}"#)
 }
 
 /// Too many failed authentications for this client: 429 with `Retry-After`, in the error shape
@@ -120,13 +113,13 @@ fn error_body(error: &str, description: &str) -> Value {
 /// retry with the same secret).
 pub fn throttled_response(retry_after_s: u64) -> Response {
     let body = error_body("invalid_client", "Too many failed client authentications; retry later");
-    let mut response = json_response(429, &body);
+    let mut response = json_response(429, body);
     response.headers.push(("retry-after".to_string(), retry_after_s.to_string()));
     response
 }
 
 /// RFC 6749 §5.1: token responses are JSON and never cached.
-fn json_response(status: u16, body: &Value) -> Response {
+fn json_response(status: u16, body: String) -> Response {
     Response {
         status,
         headers: vec![
@@ -134,7 +127,7 @@ fn json_response(status: u16, body: &Value) -> Response {
             ("cache-control".to_string(), "no-store".to_string()),
             ("pragma".to_string(), "no-cache".to_string()),
         ],
-        body: serde_json::to_vec(body).unwrap_or_default(),
+        body: body.into_bytes(),
     }
 }
 
@@ -222,9 +215,11 @@ pub fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
     Some(params)
 }
 
+/// The same calls as the SCIM query string's decoding (src/scim/query.rs), so the filter carries
+/// that code once.
 fn form_decode(text: &[u8]) -> Option<String> {
-    let spaced: Vec<u8> = text.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
-    percent_decode(&spaced).decode_utf8().ok().map(|s| s.into_owned())
+    let spaced = std::str::from_utf8(text).ok()?.replace('+', " ");
+    percent_decode_str(&spaced).decode_utf8().map(|s| s.into_owned()).ok()
 }
 
 /// The client id and secret of `Authorization: Basic` (RFC 7617), each form-urlencoded first as
@@ -290,8 +285,10 @@ impl OAuth {
         }
         let issuer = fields.string("issuer")?.unwrap_or(DEFAULT_ISSUER).to_string();
         let audience = fields.string("audience")?.unwrap_or(DEFAULT_AUDIENCE).to_string();
-        if issuer.is_empty() || audience.is_empty() {
-            return Err(fields.error(if issuer.is_empty() { "issuer" } else { "audience" }, "empty"));
+        for (key, value) in [("issuer", &issuer), ("audience", &audience)] {
+            if value.is_empty() || !crate::jwt::is_json_safe(value) {
+                return Err(fields.error(key, "1 or more printable characters, no quote or backslash"));
+            }
         }
         let lifetime_s = fields.integer_in("token_lifetime_s", LIFETIME_RANGE_S)?.unwrap_or(DEFAULT_LIFETIME_S);
         let clients = clients(&fields)?;
@@ -341,8 +338,8 @@ fn clients(oauth: &Fields) -> Result<Vec<Client>, ConfigError> {
             );
         }
         let client_id = fields.required_string("client_id")?;
-        if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN || client_id.chars().any(char::is_control) {
-            return Err(fields.error("client_id", "1 to 256 printable characters"));
+        if client_id.is_empty() || client_id.len() > MAX_CLIENT_ID_LEN || !crate::jwt::is_json_safe(client_id) {
+            return Err(fields.error("client_id", "1 to 256 printable characters, no quote or backslash"));
         }
         let secret_sha256 = decode_sha256(fields.required_string("secret_sha256")?).ok_or_else(|| {
             fields
@@ -375,7 +372,9 @@ fn keys(oauth: &Fields, env: EnvLookup) -> Result<Vec<Key>, ConfigError> {
         fields.deny_unknown(&["kid", "secret_env"])?;
         let kid = fields.required_string("kid")?;
         if !is_counter_name(kid) {
-            return Err(fields.error("kid", "1 to 64 characters from A-Z a-z 0-9 - _"));
+            return Err(
+                fields.error("kid", "1 to 64 characters from A-Z a-z 0-9 - _ (it becomes part of metric names)")
+            );
         }
         if keys.iter().any(|k| k.kid == kid) {
             return Err(fields.error("kid", "duplicate key id"));
@@ -390,9 +389,6 @@ fn keys(oauth: &Fields, env: EnvLookup) -> Result<Vec<Key>, ConfigError> {
         let secret = secret.trim().as_bytes().to_vec();
         if secret.len() < MIN_KEY_LEN {
             return Err(fields.error("secret_env", format!("the key must be at least {MIN_KEY_LEN} bytes")));
-        }
-        if keys.iter().any(|k| k.secret == secret) {
-            return Err(fields.error("secret_env", "the same key as another kid"));
         }
         keys.push(Key { kid: kid.to_string(), secret });
     }

@@ -40,10 +40,8 @@ impl Exchange {
             content_type: header_text(host, "content-type"),
             authorization: host.request_header("authorization"),
         };
-        let content_length = header_text(host, "content-length").and_then(|v| v.parse::<usize>().ok());
-        if content_length.is_some_and(|n| n > MAX_BODY_BYTES) {
-            self.token_refused(host, OAuthError::invalid_request("The request body is too large"));
-        } else if end_of_stream || request.method != "POST" {
+        // A body over the limit is refused as its first bytes over it arrive (token_body).
+        if end_of_stream || request.method != "POST" {
             self.answer_token_request(host, &request, &[]);
         } else {
             self.state = State::TokenRequest(request);
@@ -97,10 +95,8 @@ impl Exchange {
         // Failed authentications are budgeted per client (unknown ids share one budget), in
         // shared data so every worker counts them; past the budget the secret is not even
         // checked.
-        let budget = format!(
-            "scim_edge.oauth.failures.{}",
-            oauth.client(&attempt.client_id).map_or("-unknown", |c| c.name.as_str())
-        );
+        let mut budget = String::from("scim_edge.oauth.failures.");
+        budget.push_str(oauth.client(&attempt.client_id).map_or("-unknown", |c| c.name.as_str()));
         let now = host.now();
         let now_ms = now.and_then(|t| u64::try_from(t.as_millis()).ok());
         if let Some(now_ms) = now_ms {

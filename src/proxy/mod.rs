@@ -64,13 +64,12 @@ impl RootContext for Root {
         match Config::from_json(&bytes, &host::env_var) {
             Ok(config) => {
                 log::info!(
-                    "scim-edge {}: configured: prefix {}, {} token(s) [{}]{}, upstream cluster '{}' base path '{}', \
+                    "scim-edge {}: configured: prefix {}, {} token(s) [{}], upstream cluster '{}' base path '{}', \
                      profile {}, budget {}",
                     env!("CARGO_PKG_VERSION"),
                     config.scim_prefix,
                     config.tokens.names().count(),
                     comma_separated(&config.tokens.names().collect::<Vec<_>>()),
-                    crate::admission::describe(&config),
                     config.upstream.cluster,
                     config.upstream.base_path,
                     config.mapping.users.profile.as_str(),
