@@ -293,3 +293,13 @@ def test_static_tokens_and_access_tokens_work_side_by_side(gateway):
     assert static.status_code == 200
     assert users(gateway, get_token(gateway)).status_code == 200
     assert "GET Users token=local-dev status=200" in gateway.envoy.log_text()
+
+
+def test_a_chunked_token_request_is_read_to_its_end_and_an_oversized_one_refused(refusing_gateway):
+    form = f"grant_type=client_credentials&client_id={stack.DEV_CLIENT_ID}&client_secret={stack.DEV_CLIENT_SECRET}"
+    chunks = (part.encode() for part in (form[:10], form[10:30], form[30:]))
+    chunked = requests.post(token_url(refusing_gateway), headers=FORM, data=chunks, timeout=10)
+    assert chunked.status_code == 200, chunked.text
+    assert users(refusing_gateway, chunked.json()["access_token"]).status_code == 200
+    oversized = requests.post(token_url(refusing_gateway), headers=FORM, data=form + "&pad=" + "a" * 9000, timeout=10)
+    assert_oauth_error(oversized, 400, "invalid_request")
