@@ -96,7 +96,11 @@ impl Exchange {
         // shared data so every worker counts them; past the budget the secret is not even
         // checked.
         let mut budget = String::from("scim_edge.oauth.failures.");
-        budget.push_str(oauth.client(&attempt.client_id).map_or("-unknown", |c| c.name.as_str()));
+        match oauth.client(&attempt.client_id) {
+            Some(client) => budget.push_str(&client.name),
+            // Not a name a client can have (names have no dot).
+            None => budget.push_str(".unknown"),
+        }
         let now = host.now();
         let now_ms = now.and_then(|t| u64::try_from(t.as_millis()).ok());
         if let Some(now_ms) = now_ms {
