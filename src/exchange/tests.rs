@@ -811,3 +811,21 @@ fn failed_client_authentications_spend_the_budget_even_when_workers_race() {
     send_to(oauth_config(), &mut right, 1000);
     assert_eq!(right.response().status, 429, "past the budget the secret is not even checked");
 }
+
+#[test]
+fn a_token_request_that_ends_in_trailers_is_answered_from_its_whole_body() {
+    let mut host = token_request("grant_type=client_credentials&client_id=client-1&client_secret=secret-1");
+    let mut exchange = Exchange::new(oauth_config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    let size = host.request_body.len();
+    assert_eq!(exchange.on_request_body(&mut host, size, false), Flow::Pause);
+    assert!(host.responses.is_empty());
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause);
+    assert_eq!(host.response().status, 200);
+
+    let mut big = token_request(&format!("grant_type=client_credentials&pad={}", "a".repeat(9000)));
+    let mut exchange = Exchange::new(oauth_config(), 4);
+    exchange.on_request_headers(&mut big, false);
+    exchange.on_request_trailers(&mut big);
+    assert_eq!(big.response().status, 400);
+}
