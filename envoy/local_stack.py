@@ -36,10 +36,17 @@ CLIENT_TOKEN = "local-dev-token"
 UPSTREAM_TOKEN = "local-upstream-token"
 # The environment variable the shipped configs read the upstream credential from.
 UPSTREAM_TOKEN_ENV = "SCIM_EDGE_UPSTREAM_TOKEN"
+# OAuth client credentials at the edge (docs/authentication.md), development-only: the client of
+# envoy.yaml's oauth section and the key its access tokens are signed with.
+TOKEN_PATH = "/oauth2/token"
+DEV_CLIENT_ID = "local-dev-client"
+DEV_CLIENT_SECRET = "local-dev-client-secret"
+TOKEN_KEY_ENV = "SCIM_EDGE_TOKEN_KEY"
+TOKEN_KEY = "local-dev-signing-key-not-for-production"
 
 
 def envoy_env(upstream_token: str = UPSTREAM_TOKEN) -> dict[str, str]:
-    return {**os.environ, UPSTREAM_TOKEN_ENV: upstream_token}
+    return {TOKEN_KEY_ENV: TOKEN_KEY, **os.environ, UPSTREAM_TOKEN_ENV: upstream_token}
 
 
 def bin_path(name: str) -> str:
@@ -129,6 +136,10 @@ def render_production(
     wasm_config = wasm_filter(config)
     wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm)
     wasm_config["configuration"]["value"] = json.dumps(plugin, indent=2)
+    # The local plugin's development signing key (oauth) reaches the VM like the upstream credential.
+    keys = wasm_config["vm_config"]["environment_variables"]["host_env_keys"]
+    if "oauth" in plugin and TOKEN_KEY_ENV not in keys:
+        keys.append(TOKEN_KEY_ENV)
     return config
 
 
@@ -323,6 +334,7 @@ def main() -> int:
 scim-edge is running.
   SCIM base URL   {base}
   client token    {CLIENT_TOKEN}   (development only)
+  OAuth client    {DEV_CLIENT_ID} / {DEV_CLIENT_SECRET} at http://127.0.0.1:{listen_port}{TOKEN_PATH}   (development only)
   mapping         {profile or "omni"} profile{"" if profile == "rfc" else " (SCIM_EDGE_PROFILE=rfc make run strips nothing)"}
   upstream        scim2-server on 127.0.0.1:{upstream_port}, token known only to the gateway
   Envoy admin     http://127.0.0.1:{admin_port}   (counters: /stats?filter=scim_edge)

@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::auth::{is_token68, TokenEntry, TokenSet};
+use crate::entra::EntraJwt;
 use crate::mapping::{retain_strings, Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
+use crate::oauth::OAuth;
 use crate::ratelimit::{Pacing, RateLimit};
 use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
@@ -36,6 +38,10 @@ pub struct Config {
     pub mapping: Mapping,
     /// The upstream's request budget, or `None` for no limit at the edge.
     pub rate_limit: Option<RateLimit>,
+    /// OAuth 2.0 client credentials at the edge (src/oauth.rs), when configured.
+    pub oauth: Option<OAuth>,
+    /// Entra's own JWT, verified by `jwt_authn` (src/entra.rs), when configured.
+    pub entra_jwt: Option<EntraJwt>,
 }
 
 /// A configuration error: which field, and why.
@@ -53,7 +59,7 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn error(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn error(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError { field: field.into(), reason: reason.into() }
 }
 
@@ -80,6 +86,8 @@ impl Config {
             "upstream",
             "mapping",
             "rate_limit",
+            "oauth",
+            "entra_jwt",
         ])?;
 
         match root.integer("version")? {
@@ -95,19 +103,27 @@ impl Config {
         };
         let max_body_bytes =
             root.integer_in("max_body_bytes", 1024..=16 * 1024 * 1024)?.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let other_methods = root.get("oauth").is_some() || root.get("entra_jwt").is_some();
         Ok(Config {
-            scim_prefix,
             max_body_bytes: usize::try_from(max_body_bytes).map_err(|_| error("max_body_bytes", "too large"))?,
-            tokens: tokens(&root)?,
+            tokens: tokens(&root, other_methods)?,
             upstream: upstream(&root, env)?,
             rate_limit: rate_limit(&root, profile_of(&root))?,
             mapping: mapping(&root)?,
+            oauth: OAuth::from_config(&root, &scim_prefix, env)?,
+            entra_jwt: EntraJwt::from_config(&root)?,
+            scim_prefix,
         })
     }
 }
 
-fn tokens(root: &Fields) -> Result<TokenSet, ConfigError> {
-    let items = root.array("tokens")?.ok_or_else(|| error("tokens", "required: at least one {name, sha256}"))?;
+/// The static tokens; optional when `oauth` or `entra_jwt` admits clients.
+fn tokens(root: &Fields, other_methods: bool) -> Result<TokenSet, ConfigError> {
+    let items = match root.array("tokens")? {
+        Some(items) => items,
+        None if other_methods => return Ok(TokenSet::new(Vec::new())),
+        None => return Err(error("tokens", "required: at least one {name, sha256} (or oauth, or entra_jwt)")),
+    };
     if items.is_empty() {
         return Err(error("tokens", "empty: no client could ever authenticate"));
     }
@@ -387,7 +403,7 @@ pub(crate) fn comma_separated(items: &[&str]) -> String {
 
 /// `/a/b` without a trailing slash, without query, fragment, dot segments or empty segments.
 /// The upstream base path may be empty (the SCIM root is the server's root).
-fn check_base_path(path: &str, may_be_empty: bool) -> Result<String, &'static str> {
+pub(crate) fn check_base_path(path: &str, may_be_empty: bool) -> Result<String, &'static str> {
     if path.is_empty() && may_be_empty {
         return Ok(String::new());
     }
@@ -404,12 +420,12 @@ fn check_base_path(path: &str, may_be_empty: bool) -> Result<String, &'static st
     }
 }
 
-const EMPTY_SHA256: [u8; 32] = [
+pub(crate) const EMPTY_SHA256: [u8; 32] = [
     0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
     0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
 
-fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
+pub(crate) fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
     let bytes = hex.as_bytes();
     if bytes.len() != 64 {
         return None;
@@ -423,20 +439,20 @@ fn decode_sha256(hex: &str) -> Option<[u8; 32]> {
 }
 
 /// One JSON object of the configuration, with the path that names it in errors.
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     prefix: String,
     map: &'a Map<String, Value>,
 }
 
 impl<'a> Fields<'a> {
-    fn of(prefix: &str, value: &'a Value) -> Result<Fields<'a>, ConfigError> {
+    pub(crate) fn of(prefix: &str, value: &'a Value) -> Result<Fields<'a>, ConfigError> {
         match value {
             Value::Object(map) => Ok(Fields { prefix: prefix.to_string(), map }),
             _ => Err(error(if prefix.is_empty() { "(configuration)" } else { prefix }, "expected a JSON object")),
         }
     }
 
-    fn path(&self, key: &str) -> String {
+    pub(crate) fn path(&self, key: &str) -> String {
         if self.prefix.is_empty() {
             key.to_string()
         } else {
@@ -445,23 +461,23 @@ impl<'a> Fields<'a> {
     }
 
     /// An error about one field of this object.
-    fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(&self, key: &str, reason: impl Into<String>) -> ConfigError {
         error(self.path(key), reason)
     }
 
-    fn deny_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
+    pub(crate) fn deny_unknown(&self, known: &[&str]) -> Result<(), ConfigError> {
         match self.map.keys().find(|k| !known.contains(&k.as_str())) {
             Some(key) => Err(self.error(key, format!("unknown field; known fields: {}", comma_separated(known)))),
             None => Ok(()),
         }
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
         // `null` is as good as absent.
         self.map.get(key).filter(|v| !v.is_null())
     }
 
-    fn string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
+    pub(crate) fn string(&self, key: &str) -> Result<Option<&'a str>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -469,18 +485,22 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn required_string(&self, key: &str) -> Result<&'a str, ConfigError> {
+    pub(crate) fn required_string(&self, key: &str) -> Result<&'a str, ConfigError> {
         self.string(key)?.ok_or_else(|| self.error(key, "required"))
     }
 
-    fn integer(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+    pub(crate) fn integer(&self, key: &str) -> Result<Option<u64>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v.as_u64().map(Some).ok_or_else(|| self.error(key, "expected a non-negative integer")),
         }
     }
 
-    fn integer_in(&self, key: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
+    pub(crate) fn integer_in(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
         match self.integer(key)? {
             Some(n) if !range.contains(&n) => {
                 Err(self.error(key, format!("out of range {}..={}", range.start(), range.end())))
@@ -489,7 +509,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn array(&self, key: &str) -> Result<Option<&'a Vec<Value>>, ConfigError> {
+    pub(crate) fn array(&self, key: &str) -> Result<Option<&'a Vec<Value>>, ConfigError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Array(items)) => Ok(Some(items)),

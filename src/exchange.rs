@@ -56,6 +56,11 @@ pub trait Host {
     /// How many requests of this worker are waiting for the upstream's budget (pacing), ahead of
     /// a new one.
     fn waiting(&self) -> usize;
+    /// A property of the stream (proxy-wasm `get_property`), as the host serialises it: Entra's
+    /// verified JWT payload in `jwt_authn`'s dynamic metadata (src/entra.rs). `None` when absent.
+    fn property(&self, _path: &[&str]) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// The outcome of a compare-and-swap write to shared data.
@@ -89,6 +94,8 @@ enum State {
     Waiting(Waiting),
     /// The callout is in flight.
     AwaitingUpstream(InFlight),
+    /// A request to the OAuth token endpoint (src/exchange/token.rs), collecting its form body.
+    TokenRequest(token::TokenRequest),
     /// The client has its answer.
     Done,
 }
@@ -143,7 +150,8 @@ struct Outline {
     request_id: String,
     method: String,
     endpoint: &'static str,
-    token: Option<String>,
+    /// How the request was admitted (`token=<name>`, `client=<name>`, `tenant=<name>`).
+    auth: Option<String>,
     upstream_ms: Option<u64>,
     upstream_status: Option<u16>,
     /// How long the request waited for the budget (pacing).
@@ -165,6 +173,9 @@ impl Exchange {
 
     pub fn on_request_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
         let path = header_text(host, ":path").unwrap_or_default();
+        if self.is_token_endpoint(&path) {
+            return self.token_headers(host, end_of_stream);
+        }
         let (rest, query) = match scope(&self.config.scim_prefix, &path) {
             Scope::Outside => {
                 self.state = State::Outside;
@@ -214,6 +225,7 @@ impl Exchange {
                 }
                 Flow::Pause
             }
+            State::TokenRequest(request) => self.token_body(host, request, body_size, end_of_stream),
             other => {
                 self.state = other;
                 Flow::Pause
@@ -241,6 +253,7 @@ impl Exchange {
                 }
                 Flow::Pause
             }
+            State::TokenRequest(request) => self.token_trailers(host, request),
             other => {
                 self.state = other;
                 Flow::Pause
@@ -343,11 +356,10 @@ impl Exchange {
     fn admit(&mut self, host: &mut dyn Host, method: &str, rest: &str, query: &str) -> Result<Pending, ScimError> {
         let config = Rc::clone(&self.config);
         self.outline.endpoint = endpoint_hint(rest);
-        let authorization = host.request_header("authorization");
-        match config.tokens.authenticate(authorization.as_deref()) {
-            Ok(name) => {
-                host.count(Counter::AuthAccepted(name));
-                self.outline.token = Some(name.to_string());
+        match crate::admission::admit(&config, host) {
+            Ok(admitted) => {
+                host.count(admitted.counter());
+                self.outline.auth = Some(admitted.label());
             }
             Err(failure) => {
                 host.count(Counter::AuthRejected(failure));
@@ -594,12 +606,12 @@ impl Exchange {
     fn log_line(&self, status: &str) {
         let o = &self.outline;
         log::info!(
-            "scim-edge ctx={} request_id={} {} {} token={} status={status}{}{}",
+            "scim-edge ctx={} request_id={} {} {} {} status={status}{}{}",
             self.context_id,
             if o.request_id.is_empty() { "-" } else { &o.request_id },
             if o.method.is_empty() { "-" } else { &o.method },
             if o.endpoint.is_empty() { "-" } else { o.endpoint },
-            o.token.as_deref().unwrap_or("-"),
+            o.auth.as_deref().unwrap_or("token=-"),
             o.upstream_status.map(|s| format!(" upstream_status={s}")).unwrap_or_default()
                 + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default()
                 + &o.waited_ms.map(|ms| format!(" waited_ms={ms}")).unwrap_or_default(),
@@ -754,3 +766,4 @@ fn header_text_of(value: Option<Vec<u8>>) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+mod token;

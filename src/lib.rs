@@ -11,16 +11,21 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::unreachable)
 )]
 
+pub mod admission;
 pub mod auth;
+pub mod base64url;
 pub mod config;
 pub mod discovery;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod dry_run;
+pub mod entra;
 pub mod environ;
 pub mod exchange;
 pub mod http;
+pub mod jwt;
 pub mod mapping;
 pub mod metrics;
+pub mod oauth;
 pub mod ratelimit;
 pub mod route;
 pub mod scim;

@@ -14,6 +14,15 @@ pub enum Counter<'a> {
     Requests,
     /// Requests authenticated, by token name.
     AuthAccepted(&'a str),
+    /// Requests authenticated by an access token of the edge, by client name.
+    AuthAcceptedClient(&'a str),
+    /// Requests authenticated by Entra's JWT, by tenant name.
+    AuthAcceptedTenant(&'a str),
+    /// Token endpoint: access tokens issued, by client name.
+    TokensIssued(&'a str),
+    /// Token endpoint: requests refused, by OAuth error code (`invalid_client`...) or
+    /// `throttled`.
+    TokensRefused(&'static str),
     /// Requests refused 401, by reason.
     AuthRejected(AuthFailure),
     /// Responses sent to clients, by status class (`2xx`...).
@@ -70,6 +79,10 @@ impl Counter<'_> {
         let (kind, detail) = match self {
             Counter::Requests => ("requests", None),
             Counter::AuthAccepted(token) => ("auth.accepted", Some(*token)),
+            Counter::AuthAcceptedClient(client) => ("auth.accepted.client", Some(*client)),
+            Counter::AuthAcceptedTenant(tenant) => ("auth.accepted.tenant", Some(*tenant)),
+            Counter::TokensIssued(client) => ("oauth.issued", Some(*client)),
+            Counter::TokensRefused(error) => ("oauth.refused", Some(*error)),
             Counter::AuthRejected(reason) => ("auth.rejected", Some(reason.as_str())),
             Counter::Responses(class) => ("responses", Some(*class)),
             Counter::UpstreamFailures(kind) => ("upstream.failures", Some(kind.as_str())),
@@ -117,6 +130,10 @@ mod tests {
         assert_eq!(Counter::RateLimited.name(), "scim_edge.rate_limited");
         assert_eq!(Counter::Paced.name(), "scim_edge.paced");
         assert_eq!(Counter::PacingRefused("max_wait").name(), "scim_edge.paced.refused.max_wait");
+        assert_eq!(Counter::AuthAcceptedClient("entra").name(), "scim_edge.auth.accepted.client.entra");
+        assert_eq!(Counter::AuthAcceptedTenant("contoso").name(), "scim_edge.auth.accepted.tenant.contoso");
+        assert_eq!(Counter::TokensIssued("entra").name(), "scim_edge.oauth.issued.entra");
+        assert_eq!(Counter::TokensRefused("invalid_client").name(), "scim_edge.oauth.refused.invalid_client");
         let mut reused = String::from("left over");
         Counter::Stripped("emails").write_name(&mut reused);
         assert_eq!(reused, "scim_edge.stripped.emails");

@@ -45,7 +45,8 @@ fn shipped_yaml() -> String {
     std::fs::read_to_string(Path::new(ROOT).join("envoy/envoy.yaml")).unwrap()
 }
 
-/// The plugin configuration of envoy/envoy.yaml, with its credential inline (no environment).
+/// The plugin configuration of envoy/envoy.yaml, with its credential inline and without its OAuth
+/// section (whose signing key only comes from the environment): no environment needed.
 fn shipped_plugin() -> Value {
     let yaml = shipped_yaml();
     let start = yaml.find("value: |").unwrap();
@@ -54,6 +55,7 @@ fn shipped_plugin() -> Value {
     let mut plugin: Value = serde_json::from_str(&text[..end]).unwrap();
     plugin["upstream"].as_object_mut().unwrap().remove("bearer_token_env");
     plugin["upstream"]["bearer_token"] = json!("upstream-credential");
+    plugin.as_object_mut().unwrap().remove("oauth");
     plugin
 }
 
@@ -123,6 +125,7 @@ fn check_passes_every_shipped_configuration() {
             .args(["check", file])
             .current_dir(ROOT)
             .env(ENV, "k")
+            .env("SCIM_EDGE_TOKEN_KEY", "a-signing-key-of-at-least-32-bytes")
             .output();
         assert!(with_env.unwrap().status.success(), "{file} with {ENV} set");
     }
@@ -190,7 +193,13 @@ fn check_names_what_is_wrong_around_the_filter_in_an_envoy_configuration() {
             "upstream.cluster: no cluster named 'scim_upstream'",
             yaml.replace("- name: scim_upstream", "- name: elsewhere"),
         ),
-        ("upstream.bearer_token_env", yaml.replace("host_env_keys: [SCIM_EDGE_UPSTREAM_TOKEN]", "host_env_keys: []")),
+        (
+            "upstream.bearer_token_env",
+            yaml.replace(
+                "host_env_keys: [SCIM_EDGE_UPSTREAM_TOKEN, SCIM_EDGE_TOKEN_KEY]",
+                "host_env_keys: [SCIM_EDGE_TOKEN_KEY]",
+            ),
+        ),
         (
             "configuration: a google.protobuf.Struct",
             yaml.replace(

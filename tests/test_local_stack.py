@@ -109,7 +109,7 @@ def readme_examples() -> dict[str, str]:
 
 def test_readme_examples_work_as_written(running):
     examples = readme_examples()
-    assert set(examples) == {"create-user", "find-user", "no-token", "stats"}
+    assert set(examples) == {"create-user", "find-user", "oauth-token", "no-token", "stats"}
 
     def run(name: str) -> str:
         command = examples[name].replace("127.0.0.1:10000", f"127.0.0.1:{running.port}")
@@ -119,6 +119,8 @@ def test_readme_examples_work_as_written(running):
     assert created["userName"] == "ada@example.com"
     found = json.loads(run("find-user"))
     assert [u["id"] for u in found["Resources"]] == [created["id"]]
+    with_oauth = json.loads(run("oauth-token"))
+    assert with_oauth["totalResults"] >= 1
     refused = run("no-token")
     assert refused.startswith("HTTP/1.1 401 Unauthorized")
     assert 'www-authenticate: Bearer realm="scim-edge"' in refused

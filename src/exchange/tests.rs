@@ -873,3 +873,92 @@ fn pacing_off_keeps_the_immediate_429() {
     assert!(!exchange.is_waiting());
     assert_eq!(host.response().status, 429);
 }
+
+// The OAuth token endpoint (src/exchange/token.rs) and its access tokens on SCIM requests.
+
+fn oauth_config() -> Rc<Config> {
+    let json = serde_json::json!({
+        "version": 1,
+        "upstream": {"cluster": "scim_upstream", "authority": "scim-upstream", "base_path": "/v2", "bearer_token": UPSTREAM_TOKEN},
+        "oauth": {
+            "clients": [{"name": "entra-client", "client_id": "client-1", "secret_sha256": sha256_hex(b"secret-1")}],
+            "signing_keys": [{"kid": "k1", "secret_env": "KEY"}],
+            "failed_auth_budget": {"per_minute": 1, "burst": 2},
+        },
+    });
+    let env = |name: &str| (name == "KEY").then(|| "k".repeat(32));
+    Rc::new(Config::from_json(json.to_string().as_bytes(), &env).unwrap())
+}
+
+fn token_request(form: &str) -> FakeHost {
+    let mut host = FakeHost::request("POST", "/oauth2/token").with_body(form);
+    host.unset("authorization").set("content-type", "application/x-www-form-urlencoded");
+    host.clock = Duration::from_secs(1_800_000_000);
+    host
+}
+
+#[test]
+fn a_token_from_the_token_endpoint_admits_scim_requests_as_its_client() {
+    let mut host = token_request("grant_type=client_credentials&client_id=client-1&client_secret=secret-1");
+    send_to(oauth_config(), &mut host, 7);
+    let response = host.response();
+    assert_eq!((response.status, response.header("cache-control")), (200, Some("no-store")));
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["expires_in"], 3600);
+    assert!(host.counters.contains(&"scim_edge.oauth.issued.entra-client".to_string()));
+    assert!(host.shared.is_empty(), "a success spends no budget");
+
+    let mut scim = FakeHost::request("GET", "/api/scim/v2/Users");
+    scim.set("authorization", &format!("Bearer {}", body["access_token"].as_str().unwrap()));
+    scim.clock = host.clock + Duration::from_secs(3599);
+    send_to(oauth_config(), &mut scim, 1000);
+    assert_eq!(scim.dispatched.len(), 1);
+    assert!(scim.counters.contains(&"scim_edge.auth.accepted.client.entra-client".to_string()));
+
+    let mut late = FakeHost::request("GET", "/api/scim/v2/Users");
+    late.set(
+        "authorization",
+        scim.request_header("authorization").map(|v| String::from_utf8(v).unwrap()).as_deref().unwrap(),
+    );
+    late.clock = host.clock + Duration::from_secs(3600);
+    send_to(oauth_config(), &mut late, 1000);
+    assert_eq!(late.response().status, 401, "expired");
+    assert!(late.dispatched.is_empty());
+}
+
+#[test]
+fn failed_client_authentications_spend_the_budget_even_when_workers_race() {
+    let mut shared = std::collections::HashMap::new();
+    let mut statuses = Vec::new();
+    for attempt in 0..4 {
+        let mut host = token_request("grant_type=client_credentials&client_id=client-1&client_secret=guess");
+        host.shared = shared;
+        host.conflicts = if attempt == 0 { 3 } else { 0 };
+        send_to(oauth_config(), &mut host, 1000);
+        statuses.push(host.response().status);
+        shared = host.shared;
+    }
+    assert_eq!(statuses, [401, 401, 429, 429]);
+    let mut right = token_request("grant_type=client_credentials&client_id=client-1&client_secret=secret-1");
+    right.shared = shared;
+    send_to(oauth_config(), &mut right, 1000);
+    assert_eq!(right.response().status, 429, "past the budget the secret is not even checked");
+}
+
+#[test]
+fn a_token_request_that_ends_in_trailers_is_answered_from_its_whole_body() {
+    let mut host = token_request("grant_type=client_credentials&client_id=client-1&client_secret=secret-1");
+    let mut exchange = Exchange::new(oauth_config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    let size = host.request_body.len();
+    assert_eq!(exchange.on_request_body(&mut host, size, false), Flow::Pause);
+    assert!(host.responses.is_empty());
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause);
+    assert_eq!(host.response().status, 200);
+
+    let mut big = token_request(&format!("grant_type=client_credentials&pad={}", "a".repeat(9000)));
+    let mut exchange = Exchange::new(oauth_config(), 4);
+    exchange.on_request_headers(&mut big, false);
+    exchange.on_request_trailers(&mut big);
+    assert_eq!(big.response().status, 400);
+}

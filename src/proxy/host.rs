@@ -162,6 +162,13 @@ impl Host for HostCalls {
         self.paced.try_borrow().map_or(0, |paced| paced.queued())
     }
 
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        // Envoy 1.40 answers Ok, NotFound, or InternalFailure when proxy_get_property is left
+        // off the capability list (tests/test_entra_jwt.py): all within what the SDK's wrapper
+        // takes without panicking.
+        hostcalls::get_property(path.to_vec()).ok().flatten()
+    }
+
     fn now(&self) -> Option<Duration> {
         hostcalls::get_current_time().ok()?.duration_since(UNIX_EPOCH).ok()
     }

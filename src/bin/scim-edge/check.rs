@@ -29,8 +29,9 @@ const KNOWN_DIGESTS: &[(&str, &str)] = &[
 const WEAK_TOKENS: &[&str] =
     &["local-dev-token", "changeme", "change-me", "secret", "password", "token", "test", "admin"];
 
-/// A placeholder for environment variables under `--assume-env`: a valid token68.
-const ASSUMED_ENV_VALUE: &str = "assumed-by-scim-edge-check";
+/// A placeholder for environment variables under `--assume-env`: a valid token68, and long enough
+/// for an access-token signing key (at least 32 bytes).
+const ASSUMED_ENV_VALUE: &str = "assumed-by-scim-edge-check-for-any-variable";
 
 #[derive(Default)]
 struct Findings {

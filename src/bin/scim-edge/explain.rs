@@ -17,7 +17,7 @@ use crate::source::load;
 
 /// What the dry run uses for an upstream credential the shell does not hold: the credential
 /// changes nothing the explanation shows (it is never shown).
-const PLACEHOLDER_CREDENTIAL: &str = "scim-edge-explain-placeholder";
+const PLACEHOLDER_CREDENTIAL: &str = "scim-edge-explain-placeholder-for-any-variable";
 
 pub fn run(args: &ExplainArgs) -> Result<ExitCode, String> {
     let plugins = load(&args.config)?;
