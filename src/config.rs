@@ -151,6 +151,7 @@ fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
         "bearer_token",
         "bearer_token_env",
         "max_response_bytes",
+        "max_retry_after_s",
     ])?;
     let cluster = fields.required_string("cluster")?;
     if cluster.is_empty() {
@@ -168,6 +169,9 @@ fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
     if let Some(max) = fields.integer_in("max_response_bytes", 1024..=64 * 1024 * 1024)? {
         upstream.max_response_bytes =
             usize::try_from(max).map_err(|_| fields.error("max_response_bytes", "too large"))?;
+    }
+    if let Some(max) = fields.integer_in("max_retry_after_s", 1..=86_400)? {
+        upstream.max_retry_after_s = max;
     }
     Ok(upstream)
 }

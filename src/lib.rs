@@ -20,6 +20,7 @@ pub mod http;
 pub mod mapping;
 pub mod metrics;
 pub mod ratelimit;
+pub mod retry_after;
 pub mod route;
 pub mod scim;
 pub mod scim_error;

@@ -43,6 +43,9 @@ pub struct Upstream {
     authorization: String,
     /// Largest response body relayed; larger ones are a 502.
     pub max_response_bytes: usize,
+    /// Longest wait the edge accepts from an upstream `Retry-After`, for the relayed header and the
+    /// budget's back-off alike.
+    pub max_retry_after_s: u64,
     /// Shared-data key of this credential's request budget (see [`Upstream::budget_key`]).
     budget_key: String,
     /// `://{authority}{base_path}`: how the upstream's own URLs show in its bodies.
@@ -100,6 +103,7 @@ impl Upstream {
             timeout,
             authorization: format!("Bearer {bearer_token}"),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_retry_after_s: crate::retry_after::DEFAULT_MAX_RETRY_AFTER_S,
             budget_key: budget_key(cluster, bearer_token),
             url_marker: format!("://{authority}{base_path}"),
         }

@@ -52,6 +52,8 @@ struct FakeHost {
     shared: std::collections::HashMap<String, (Vec<u8>, u32)>,
     /// CAS conflicts to simulate before writes succeed (another worker winning the race).
     conflicts: usize,
+    /// What another worker stores under the key just before our next write (a race on creation).
+    raced_by: Option<Vec<u8>>,
 }
 
 impl Host for FakeHost {
@@ -99,13 +101,22 @@ impl Host for FakeHost {
         if self.conflicts > 0 {
             self.conflicts -= 1;
             // The other worker's write bumps the version.
-            let entry = self.shared.entry(key.to_string()).or_insert((Vec::new(), 0));
-            entry.1 += 1;
+            if let Some(entry) = self.shared.get_mut(key) {
+                entry.1 += 1;
+            }
             return SharedWrite::Conflict;
         }
+        if let Some(theirs) = self.raced_by.take() {
+            let version = self.shared.get(key).map_or(0, |(_, cas)| *cas) + 1;
+            self.shared.insert(key.to_string(), (theirs, version));
+        }
+        // As Envoy's shared data: a missing key is created whatever the CAS; an existing one is
+        // written only when the CAS is 0 (none) or matches.
         let current = self.shared.get(key).map(|(_, cas)| *cas);
-        if cas.is_some() && cas != current {
-            return SharedWrite::Conflict;
+        if let (Some(cas), Some(current)) = (cas, current) {
+            if cas != current {
+                return SharedWrite::Conflict;
+            }
         }
         self.shared.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
         SharedWrite::Stored
@@ -562,6 +573,106 @@ fn an_upstream_429_is_relayed_with_retry_after_and_the_budget_backs_off() {
     assert_eq!(host.response().header("retry-after"), Some("30"));
     host.clock += Duration::from_secs(31);
     assert_eq!(get_with_budget(&config, &mut host), 200);
+}
+
+fn throttled_by_upstream(config: &Rc<Config>, host: &mut FakeHost, retry_after: &str) -> Response {
+    host.responses.clear();
+    host.dispatched.clear();
+    host.upstream_answers(429, "application/scim+json", r#"{"status":"429"}"#);
+    host.upstream_headers.push(("retry-after".into(), retry_after.as_bytes().to_vec()));
+    let mut exchange = Exchange::new(Rc::clone(config), 1);
+    exchange.on_request_headers(host, true);
+    let len = host.upstream_body.len();
+    exchange.on_upstream_response(host, 42, len);
+    host.response().clone()
+}
+
+#[test]
+fn an_upstream_retry_after_is_bounded_in_every_form_for_the_header_and_the_back_off() {
+    let config = limited(600, 100);
+    // 2026-12-06T12:00:00Z on the wall clock.
+    let noon = Duration::from_secs(1_796_558_400);
+    let cases = [
+        ("99999999999", "3600"),
+        ("99999999999999999999999999999999", "3600"),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", "3600"),
+        ("Sun, 06 Dec 2026 12:02:00 GMT", "120"),
+        ("Sunday, 06-Dec-26 12:02:00 GMT", "120"),
+        ("Sun Dec  6 12:02:00 2026", "120"),
+        ("Sun, 06 Dec 2026 11:00:00 GMT", "0"),
+        ("soon", "60"),
+        ("-1", "60"),
+        ("15", "15"),
+    ];
+    for (sent, relayed) in cases {
+        let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+        host.clock = noon;
+        let response = throttled_by_upstream(&config, &mut host, sent);
+        assert_eq!((response.status, response.header("retry-after")), (429, Some(relayed)), "{sent}");
+        let wait: u64 = relayed.parse().unwrap();
+        if wait > 0 {
+            host.clock = noon + Duration::from_secs(wait) - Duration::from_millis(500);
+            assert_eq!(get_with_budget(&config, &mut host), 429, "{sent}: still backing off");
+        }
+        host.clock = noon + Duration::from_secs(wait + 1);
+        assert_eq!(get_with_budget(&config, &mut host), 200, "{sent}: the block ends within the bound");
+    }
+}
+
+#[test]
+fn the_retry_after_bound_is_configurable_and_cuts_blocks_stored_before_it() {
+    let json = serde_json::json!({
+        "version": 1,
+        "tokens": [{"name": "entra", "sha256": sha256_hex(CLIENT_TOKEN.as_bytes())}],
+        "upstream": {"cluster": "scim_upstream", "authority": "scim-upstream", "base_path": "/v2",
+                     "bearer_token": UPSTREAM_TOKEN, "max_retry_after_s": 5},
+        "mapping": {"profile": "rfc"},
+        "rate_limit": {"requests_per_minute": 600, "burst": 100},
+    });
+    let config = Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap());
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.clock = Duration::from_secs(1_000);
+    assert_eq!(throttled_by_upstream(&config, &mut host, "86400").header("retry-after"), Some("5"));
+    // A bucket blocked for a day by an earlier configuration (shared data outlives a VM reload).
+    let key = config.upstream.budget_key().to_string();
+    let day = Bucket { milli_tokens: 0, updated_ms: 87_400_000, blocked_until_ms: 87_400_000 };
+    host.shared.insert(key, (day.encode().to_vec(), 9));
+    host.clock = Duration::from_secs(1_007);
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    assert_eq!(host.response().header("retry-after"), Some("5"), "cut to the bound from now");
+    host.clock = Duration::from_secs(1_013);
+    assert_eq!(get_with_budget(&config, &mut host), 200, "then refilled at the rate");
+}
+
+#[test]
+fn the_budget_fails_closed() {
+    let config = limited(60, 60);
+    // Other workers win every compare-and-swap: no request goes out unaccounted.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.conflicts = 1000;
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    assert!(host.dispatched.is_empty());
+
+    // Something that is not a bucket under the key reads as an empty bucket, not a full one.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.clock = Duration::from_secs(100);
+    host.shared.insert(config.upstream.budget_key().to_string(), (b"garbage".to_vec(), 3));
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    host.clock += Duration::from_secs(1);
+    assert_eq!(get_with_budget(&config, &mut host), 200, "and refills at the rate");
+}
+
+#[test]
+fn the_first_write_of_the_budget_is_conditional() {
+    // Another worker creates the bucket, already spent, between our read (nothing there) and our
+    // write: ours must not overwrite it with a full bucket minus one.
+    let config = limited(60, 60);
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.clock = Duration::from_secs(100);
+    let spent = Bucket { milli_tokens: 0, updated_ms: 100_000, blocked_until_ms: 0 };
+    host.raced_by = Some(spent.encode().to_vec());
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    assert!(host.dispatched.is_empty());
 }
 
 #[test]
