@@ -16,7 +16,7 @@ use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
 use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
 use crate::scim::value::parse_json;
-use crate::upstream::Upstream;
+use crate::upstream::{PublicBase, Upstream};
 
 pub const CONFIG_VERSION: u64 = 1;
 pub const DEFAULT_SCIM_PREFIX: &str = "/api/scim/v2";
@@ -36,6 +36,9 @@ pub struct Config {
     pub mapping: Mapping,
     /// The upstream's request budget, or `None` for no limit at the edge.
     pub rate_limit: Option<RateLimit>,
+    /// The SCIM base URL clients are given (`public_base_url`): every URL the edge hands out is
+    /// built on it. Without one the edge hands out no URLs.
+    pub public_base: PublicBase,
 }
 
 /// A configuration error: which field, and why.
@@ -80,6 +83,7 @@ impl Config {
             "upstream",
             "mapping",
             "rate_limit",
+            "public_base_url",
         ])?;
 
         match root.integer("version")? {
@@ -102,6 +106,10 @@ impl Config {
             upstream: upstream(&root, env)?,
             rate_limit: rate_limit(&root, profile_of(&root))?,
             mapping: mapping(&root)?,
+            public_base: match root.string("public_base_url")? {
+                Some(url) => PublicBase::parse(url).map_err(|r| error("public_base_url", r))?,
+                None => PublicBase::default(),
+            },
         })
     }
 }
@@ -636,6 +644,18 @@ mod tests {
         let shown = Config::from_json(b"{\"version\": 1, \"tokens\": [\"hunter2\"", &no_env).unwrap_err().to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.starts_with("(configuration): not valid JSON"), "{shown}");
+    }
+
+    #[test]
+    fn the_public_base_url_is_configured_or_absent() {
+        assert_eq!(compile(&valid()).unwrap().public_base, PublicBase(None));
+        let mut value = valid();
+        value["public_base_url"] = json!("https://scim.example.com/api/scim/v2");
+        assert_eq!(compile(&value).unwrap().public_base.0.as_deref(), Some("https://scim.example.com/api/scim/v2"));
+        for bad in [json!("scim.example.com"), json!("https://scim.example.com/api/scim/v2/"), json!(7)] {
+            value["public_base_url"] = bad;
+            assert_eq!(field_error(&value), "public_base_url");
+        }
     }
 
     #[test]

@@ -381,11 +381,8 @@ impl Exchange {
                 forwarded.push((name.to_string(), value));
             }
         }
-        let public = PublicBase::new(
-            header_text(host, "x-forwarded-proto").or_else(|| header_text(host, ":scheme")).as_deref(),
-            header_text(host, ":authority").as_deref(),
-            &config.scim_prefix,
-        );
+        // Never from :authority or X-Forwarded-*: the client chooses those.
+        let public = config.public_base.clone();
         Ok(Pending { route, forwarded, public, changes, matches_nothing, projection })
     }
 

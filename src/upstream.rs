@@ -224,22 +224,44 @@ impl UpstreamFailure {
     }
 }
 
-/// The client-facing SCIM base URL, for rewriting `Location` headers: `https://edge.example/api/scim/v2`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The client-facing SCIM base URL, `https://edge.example/api/scim/v2`: the Tenant URL Entra is
+/// given, from the configuration (`public_base_url`), never from the request, so no client-chosen
+/// `Host` ends up in a `Location` or `meta.location`. `None` when none is configured: the edge
+/// then gives no URLs at all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PublicBase(pub Option<String>);
 
 impl PublicBase {
-    /// From the request's scheme (`X-Forwarded-Proto`, which Envoy sets at the edge, else
-    /// `:scheme`) and `:authority`. An authority that is not `host[:port]` gives no base, and
-    /// `Location` headers are then dropped rather than echo it.
+    /// An `http` or `https` URL with a `host[:port]` authority and a path of plain segments (or
+    /// none), no trailing slash, query, fragment or user info.
+    pub fn parse(url: &str) -> Result<PublicBase, &'static str> {
+        const EXPECTED: &str =
+            "expected http(s)://host[:port]/path, the SCIM base URL clients are given (no trailing slash, query or user info)";
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or(EXPECTED)?;
+        let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+        let authority_ok =
+            !authority.is_empty() && authority.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+        let path_ok = path.is_empty()
+            || path.strip_prefix('/').is_some_and(|segments| {
+                segments.split('/').all(|s| {
+                    !s.is_empty()
+                        && s != "."
+                        && s != ".."
+                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                })
+            });
+        if authority_ok && path_ok {
+            Ok(PublicBase(Some(url.to_string())))
+        } else {
+            Err(EXPECTED)
+        }
+    }
+
+    /// For tests: the base a client at `scheme://authority` would be given.
+    #[cfg(test)]
     pub fn new(scheme: Option<&str>, authority: Option<&str>, scim_prefix: &str) -> Self {
-        let scheme = match scheme {
-            Some(s) if s.eq_ignore_ascii_case("http") => "http",
-            _ => "https",
-        };
-        let authority = authority
-            .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b)));
-        PublicBase(authority.map(|a| format!("{scheme}://{a}{scim_prefix}")))
+        let scheme = scheme.unwrap_or("https");
+        authority.and_then(|a| PublicBase::parse(&format!("{scheme}://{a}{scim_prefix}")).ok()).unwrap_or_default()
     }
 }
 
@@ -603,11 +625,22 @@ mod tests {
     }
 
     #[test]
-    fn public_base_prefers_forwarded_scheme_and_defaults_to_https() {
-        assert_eq!(
-            PublicBase::new(Some("http"), Some("127.0.0.1:10000"), "/api/scim/v2").0.as_deref(),
-            Some("http://127.0.0.1:10000/api/scim/v2")
-        );
-        assert_eq!(PublicBase::new(None, Some("edge"), "/s").0.as_deref(), Some("https://edge/s"));
+    fn the_public_base_is_a_plain_http_url() {
+        for good in ["https://edge.example/api/scim/v2", "http://127.0.0.1:10000/api/scim/v2", "https://[::1]:8443"] {
+            assert_eq!(PublicBase::parse(good), Ok(PublicBase(Some(good.to_string()))), "{good}");
+        }
+        for bad in [
+            "edge.example/api/scim/v2",
+            "ftp://edge.example/scim",
+            "https://edge.example/api/scim/v2/",
+            "https://user@edge.example/scim",
+            "https://edge.example/scim?x=1",
+            "https://edge.example/a/../scim",
+            "https://edge.example/%2e%2e/scim",
+            "https:///scim",
+            "https://edge example/scim",
+        ] {
+            assert!(PublicBase::parse(bad).is_err(), "{bad}");
+        }
     }
 }

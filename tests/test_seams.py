@@ -60,3 +60,32 @@ def test_a_huge_retry_after_blocks_only_as_long_as_configured(gateway_factory, s
         scripted.error_status = 404
         assert requests.get(f"{gw.base}/Users", headers=AUTH).status_code == 404, sent
         assert len(scripted.since(mark)) == 1, f"{sent}: the upstream is called again after the bound"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Item 6: the client's Host never ends up in a URL the edge hands out
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"Host": "evil.example"},
+        {"Host": "evil.example", "X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil.example"},
+        {"X-Forwarded-Host": "evil.example", "Forwarded": "host=evil.example;proto=http"},
+    ],
+)
+def test_urls_are_built_on_the_configured_public_base(gateway, forged):
+    from test_gateway_e2e import SCIM_JSON, new_user
+
+    created = requests.post(f"{gateway.base}/Users", headers={**SCIM_JSON, **forged}, json=new_user())
+    assert created.status_code == 201, created.text
+    user = created.json()
+    assert created.headers["location"] == f"{gateway.base}/Users/{user['id']}"
+    assert user["meta"]["location"] == f"{gateway.base}/Users/{user['id']}"
+    read = requests.get(f"{gateway.base}/Users/{user['id']}", headers={**AUTH, **forged})
+    assert read.json()["meta"]["location"] == f"{gateway.base}/Users/{user['id']}"
+    for endpoint in ["ServiceProviderConfig", "ResourceTypes", "Schemas"]:
+        answer = requests.get(f"{gateway.base}/{endpoint}", headers={**AUTH, **forged})
+        assert answer.status_code == 200
+        assert "evil" not in answer.text, endpoint
+        assert gateway.base in answer.text, endpoint

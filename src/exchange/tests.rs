@@ -33,6 +33,7 @@ fn config_with(mapping: serde_json::Value) -> Rc<Config> {
             "bearer_token": UPSTREAM_TOKEN,
         },
         "mapping": mapping,
+        "public_base_url": "https://edge.example/api/scim/v2",
     });
     Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap())
 }
@@ -673,6 +674,28 @@ fn the_first_write_of_the_budget_is_conditional() {
     host.raced_by = Some(spent.encode().to_vec());
     assert_eq!(get_with_budget(&config, &mut host), 429);
     assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn urls_handed_out_are_built_on_the_configured_base_never_on_the_clients_host() {
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com"}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(user);
+    host.set(":authority", "evil.example").set("x-forwarded-proto", "http").set("x-forwarded-host", "evil.example");
+    host.upstream_answers(
+        201,
+        "application/scim+json",
+        r#"{"id":"9","meta":{"location":"http://scim-upstream/v2/Users/9"}}"#,
+    );
+    host.upstream_headers.push(("location".into(), b"http://scim-upstream/v2/Users/9".to_vec()));
+    round_trip(&mut host);
+    assert_eq!(host.response().header("location"), Some("https://edge.example/api/scim/v2/Users/9"));
+    let body: serde_json::Value = serde_json::from_slice(&host.response().body).unwrap();
+    assert_eq!(body["meta"]["location"], "https://edge.example/api/scim/v2/Users/9");
+
+    let mut host = FakeHost::request("GET", "/api/scim/v2/ServiceProviderConfig");
+    host.set(":authority", "evil.example");
+    send(&mut host, 1000);
+    assert!(!String::from_utf8_lossy(&host.response().body).contains("evil"));
 }
 
 #[test]
