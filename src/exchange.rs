@@ -226,7 +226,8 @@ impl Exchange {
         };
         self.outline.upstream_status = reply.status;
         let policy = flight.resource_type.map(|rt| self.config.mapping.policy(rt)).filter(|p| !p.strips_nothing);
-        match relay(reply, &self.config.upstream, &flight.public, policy, &flight.projection) {
+        let upstream = &self.config.upstream;
+        match relay(reply, upstream, &flight.public, flight.resource_type, policy, &flight.projection) {
             Ok(mut response) => {
                 self.bound_retry_after(host, &mut response);
                 if response.status == 429 {
@@ -355,11 +356,25 @@ impl Exchange {
         self.outline.endpoint = route.endpoint.label();
         host.count(Counter::Endpoint(route.endpoint.label(), route.method.as_str()));
         let mut changes = Changes::default();
-        if config.mapping.users.is_omni() && route.endpoint == Endpoint::Search(None) {
-            return Err(ScimError::new(
-                501,
-                format!("/{} is not part of Omni's SCIM API, which this gateway forwards to", route.endpoint.label()),
-            ));
+        if route.endpoint == Endpoint::Search(None) {
+            let mapping = &config.mapping;
+            if mapping.users.is_omni() {
+                return Err(ScimError::new(
+                    501,
+                    format!(
+                        "/{} is not part of Omni's SCIM API, which this gateway forwards to",
+                        route.endpoint.label()
+                    ),
+                ));
+            }
+            // Its answer mixes resource types, each stripped by its own mapping: rather than trust
+            // each resource to say what it is, a root search is not served when either strips.
+            if !(mapping.users.strips_nothing && mapping.groups.strips_nothing) {
+                return Err(ScimError::new(
+                    501,
+                    "/.search is not served while the mapping removes attributes: search /Users/.search or /Groups/.search",
+                ));
+            }
         }
         let (query, projection) = canonical_query(&config, &route, &mut changes)?;
         let matches_nothing = query.is_none();

@@ -779,6 +779,127 @@ fn root_search_is_still_501_under_omni() {
 }
 
 #[test]
+fn control_characters_in_string_values_are_refused() {
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada\u0000@example.com"}"#,
+        ),
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","name":{"givenName":"A\u001b[2J"}}"#,
+        ),
+        (
+            "PUT",
+            "/api/scim/v2/Users/1",
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","displayName":"x\u0085"}"#,
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Users/1",
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"x\u0007"}]}"#,
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Groups/1",
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"displayName":"\u0000"}}]}"#,
+        ),
+    ] {
+        let mut host = FakeHost::request(method, path).with_body(body);
+        send(&mut host, 1000);
+        assert_eq!(host.response().status, 400, "{body}");
+        assert_eq!(host.error_body()["scimType"], "invalidValue", "{body}");
+        assert!(host.dispatched.is_empty());
+    }
+    let multi_line = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","addresses":[{"formatted":"1 Main St\r\nSpringfield\tUS"}]}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(multi_line);
+    send(&mut host, 1000);
+    assert_eq!(host.dispatched.len(), 1, "tab, CR and LF are text");
+}
+
+#[test]
+fn every_echo_of_client_text_in_a_detail_is_bounded() {
+    // Long, but under the test configuration's max_body_bytes (2048).
+    let long = "k".repeat(1500);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            format!(r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","{long}":1}}"#),
+        ),
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            format!(
+                r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","name":{{"{long}":"x"}}}}"#
+            ),
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Users/1",
+            format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"{long}":[]}}"#),
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Users/1",
+            format!(
+                r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"add","{long}":1}}]}}"#
+            ),
+        ),
+        (
+            "POST",
+            "/api/scim/v2/Users/.search",
+            format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"{long}":1}}"#),
+        ),
+    ] {
+        let mut host = FakeHost::request(method, path).with_body(&body);
+        send_to(config_with(serde_json::json!({"profile": "rfc"})), &mut host, 100_000);
+        assert_eq!(host.response().status, 400, "{method} {path}");
+        let detail = host.error_body()["detail"].as_str().unwrap().to_string();
+        assert!(detail.len() < 400, "{method} {path}: {} bytes", detail.len());
+        assert!(host.dispatched.is_empty());
+    }
+}
+
+#[test]
+fn attributes_naming_only_unmapped_attributes_return_only_id_schemas_and_meta() {
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u1","userName":"ada","title":"CEO","displayName":"Ada","meta":{"resourceType":"User"}}"#;
+    // Omni: selection at the edge; `title` is not mapped there.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/u1?attributes=title");
+    host.upstream_answers(200, "application/scim+json", user);
+    let mut exchange = send_to(omni(), &mut host, 1000);
+    exchange.on_upstream_response(&mut host, 42, user.len());
+    let body: serde_json::Value = serde_json::from_slice(&host.response().body).unwrap();
+    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["id", "meta", "schemas"]);
+    // rfc with title removed: the upstream is asked for `id` only.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/u1?attributes=title");
+    send_to(config_with(serde_json::json!({"profile": "rfc", "users": {"remove": ["title"]}})), &mut host, 1000);
+    assert_eq!(host.dispatched[0].header(":path"), Some("/v2/Users/u1?attributes=id"));
+}
+
+#[test]
+fn root_search_is_501_when_either_mapping_strips() {
+    let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}"#;
+    for mapping in [
+        serde_json::json!({"profile": "rfc", "users": {"remove": ["title"]}}),
+        serde_json::json!({"profile": "rfc", "groups": {"remove": ["members"]}}),
+    ] {
+        let mut host = FakeHost::request("POST", "/api/scim/v2/.search").with_body(body);
+        send_to(config_with(mapping.clone()), &mut host, 1000);
+        assert_eq!(host.response().status, 501, "{mapping}");
+        assert!(host.dispatched.is_empty());
+    }
+    // Nothing stripped: the root search goes upstream.
+    let mut host = FakeHost::request("POST", "/api/scim/v2/.search").with_body(body);
+    send_to(config(), &mut host, 1000);
+    assert_eq!(host.dispatched.len(), 1);
+}
+
+#[test]
 fn a_count_above_the_maximum_is_reduced_before_it_goes_upstream() {
     let mut host = FakeHost::request("GET", "/api/scim/v2/Users?count=5000&startIndex=3");
     host.upstream_answers(200, "application/scim+json", "{}");
