@@ -11,6 +11,7 @@ import time
 import pytest
 import requests
 
+import local_stack as stack
 from test_gateway_e2e import AUTH, assert_scim_error, new_user
 from upstream_recorder import UpstreamRecorder
 
@@ -205,3 +206,145 @@ def test_an_upstream_error_is_relayed_as_schemas_status_scim_type_and_a_bounded_
     assert body["scimType"] == "uniqueness"
     assert len(body["detail"]) <= 257
     assert "omni_user_groups" not in response.text and "10.0.0.5" not in response.text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Item 10: Envoy's own headers do not go upstream on the callout
+
+
+def test_the_callout_carries_no_envoy_internal_headers(gateway):
+    mark = gateway.recorder.mark()
+    forged = {"x-envoy-internal": "true", "x-envoy-expected-rq-timeout-ms": "1", "x-forwarded-for": "10.0.0.1"}
+    assert requests.get(f"{gateway.base}/Users?count=1", headers={**AUTH, **forged}).status_code == 200
+    (call,) = gateway.recorder.since(mark)
+    leaked = sorted(name for name in call.headers if name.startswith("x-envoy-") or name.startswith("x-forwarded-"))
+    assert leaked == [], leaked
+
+
+# ---------------------------------------------------------------------------------------------------
+# Item 1 (routes): nothing under the SCIM prefix is forwarded by the router
+
+EDITED_CONFIGS = ["envoy.yaml", "envoy.compose.yaml", "envoy.omni.yaml"]
+
+
+def http_filters(config: dict) -> list:
+    return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+
+
+def routes(config: dict) -> list:
+    hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return [r for vh in hcm["route_config"]["virtual_hosts"] for r in vh["routes"]]
+
+
+def start_envoy_with(run_dir, name: str, upstream_port: int, change):
+    """The shipped configuration (ports changed) after `change(config)`; its origin and process."""
+    listen, admin = stack.free_port(), stack.free_port()
+    config = stack.render(listen_port=listen, admin_port=admin, upstream_port=upstream_port)
+    change(config)
+    return f"http://127.0.0.1:{listen}", stack.start_envoy(config, admin, run_dir, name=name)
+
+
+@pytest.mark.parametrize("name", EDITED_CONFIGS)
+def test_no_shipped_route_forwards_under_the_scim_prefix(name):
+    import yaml
+
+    config = yaml.safe_load((stack.ROOT / "envoy" / name).read_text())
+    table = routes(config)
+    assert all("direct_response" in r and "route" not in r for r in table), "a shipped route forwards"
+    first = table[0]
+    assert first["match"] == {"path_separated_prefix": stack.SCIM_PREFIX}
+    assert first["direct_response"]["status"] == 400
+
+
+def test_a_scim_request_the_filter_does_not_answer_gets_a_scim_error_and_goes_nowhere(run_dir, scripted):
+    """The route table on its own, as a request the filter did not answer meets it: the shipped
+    configuration without the wasm filter."""
+    import json
+
+    def without_filter(config):
+        filters = http_filters(config)
+        filters[:] = [f for f in filters if f["name"] != "envoy.filters.http.wasm"]
+
+    origin, envoy = start_envoy_with(run_dir, "envoy-no-filter", scripted.port, without_filter)
+    try:
+        p = stack.SCIM_PREFIX
+        for method, path in [("GET", f"{p}/Users"), ("POST", f"{p}/Users"), ("GET", p), ("GET", f"{p}?x=1"),
+                             ("DELETE", f"{p}/Groups/1"), ("POST", f"{p}/.search")]:
+            response = requests.request(method, origin + path, headers=AUTH, data=b"{}" if method == "POST" else None)
+            assert response.status_code == 400, (method, path)
+            assert response.headers["content-type"] == "application/scim+json"
+            body = json.loads(response.content)
+            assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"] and body["status"] == "400"
+        for path in [f"{p}x/Users", "/api/scim", "/", "/API/SCIM/V2/Users"]:
+            response = requests.get(origin + path, headers=AUTH)
+            assert response.status_code == 404, path
+        assert scripted.requests == [], "the router forwarded a request"
+    finally:
+        envoy.stop()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Item 3: no unauthenticated memory, Envoy's own limits
+
+
+def test_a_promised_body_outside_the_scim_prefix_is_not_waited_for(gateway):
+    import socket
+
+    host, port = gateway.origin.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        head = f"POST /foo HTTP/1.1\r\nHost: x\r\nContent-Length: {1 << 20}\r\nContent-Type: text/plain\r\n\r\n"
+        sock.sendall(head.encode() + b"x" * 1024)
+        sock.settimeout(2.0)
+        started = time.monotonic()
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 404"), answer[:80]
+    assert time.monotonic() - started < 1.5, "answered on the headers, not after a body that never comes"
+
+
+def test_the_heap_limit_sheds_requests_before_envoy_runs_out(run_dir, scripted):
+    def tiny_heap(config):
+        overload = config["overload_manager"]
+        monitor = overload["resource_monitors"][0]
+        assert monitor["name"] == "envoy.resource_monitors.fixed_heap"
+        monitor["typed_config"]["max_heap_size_bytes"] = 1 << 20  # far below what Envoy holds idle
+        # Every action fires at once here; without this one the request is accepted and shed
+        # with a 503 rather than left in the listen queue.
+        actions = [a["name"] for a in overload["actions"]]
+        assert "envoy.overload_actions.stop_accepting_connections" in actions
+        overload["actions"] = [a for a in overload["actions"] if a["name"] != "envoy.overload_actions.stop_accepting_connections"]
+
+    origin, envoy = start_envoy_with(run_dir, "envoy-tiny-heap", scripted.port, tiny_heap)
+    try:
+        time.sleep(0.6)  # two refresh intervals
+        response = requests.get(f"{origin}{stack.SCIM_PREFIX}/Users", headers=AUTH, timeout=5)
+        assert response.status_code == 503
+        assert response.text == "envoy overloaded"
+        assert response.headers["connection"] == "close", "keep-alive is off under pressure"
+        assert scripted.requests == []
+    finally:
+        envoy.stop()
+
+
+def test_downstream_connections_are_capped(run_dir, scripted):
+    import socket
+
+    def three_connections(config):
+        monitor = config["overload_manager"]["resource_monitors"][1]
+        assert monitor["name"] == "envoy.resource_monitors.global_downstream_max_connections"
+        monitor["typed_config"]["max_active_downstream_connections"] = 3
+
+    origin, envoy = start_envoy_with(run_dir, "envoy-three-connections", scripted.port, three_connections)
+    host, port = origin.removeprefix("http://").split(":")
+    held = [socket.create_connection((host, int(port)), timeout=5) for _ in range(3)]
+    try:
+        time.sleep(0.3)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(f"{origin}/", timeout=5)
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        assert requests.get(f"{origin}/", timeout=5).status_code == 404
+    finally:
+        for sock in held:
+            sock.close()
+        envoy.stop()
