@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 TOOLS  := .tools
 # The filter's Rust target (also FILTER_TARGET in envoy/local_stack.py): no WASI libc; the filter
-# reads the VM's environment through WASI's two environ calls itself (src/proxy/hostcall.rs).
+# reads the VM's environment through the wasi crate's bindings (src/proxy/host.rs).
 # What Cargo builds, and the filter Envoy loads: Cargo's module after wasm-opt.
 FILTER_TARGET := wasm32-unknown-unknown
 RAW_WASM := target/$(FILTER_TARGET)/release/scim_edge.wasm
@@ -23,7 +23,7 @@ WASM_OPT_INSTALLED := $(TOOLS)/binaryen/.installed-$(BINARYEN_VERSION)
 WASM_OPT_FLAGS := -O2 --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types
 
-.PHONY: help setup toolchain venv build filter run test lint unit wasm-test e2e compliance soak bench microbench fuzz clean
+.PHONY: help setup toolchain venv build filter run test lint unit wasm-test e2e compliance soak bench microbench fuzz clean image
 
 help:
 	@echo "make run    start scim2-server and Envoy with the scim-edge filter (Ctrl-C stops them)"
@@ -34,6 +34,8 @@ help:
 	@echo "make bench  plain Envoy vs a minimal wasm filter vs scim-edge (as shipped and built for speed) under wrk, then make microbench"
 	@echo "make microbench  the core pipeline on the same request mix, natively (criterion, allocations) and under V8"
 	@echo "make fuzz   every cargo-fuzz target for FUZZ_SECONDS (180) each"
+	@echo "make image  the filter as an OCI image (compat variant) under $(IMAGE_DIR)/, and its digest"
+	@echo "make cli   build the operator's command, target/release/scim-edge (docs/cli.md)"
 	@echo "make setup  install the Rust targets, the project venv, the wasm test runner and wasm-opt"
 
 setup: toolchain venv $(WASM_TEST_RUNNER) $(WASM_OPT_INSTALLED)
@@ -81,6 +83,13 @@ run: build venv
 	@$(PY) envoy/local_stack.py
 
 test: lint unit wasm-test e2e
+
+# The operator's command line (docs/cli.md), native only: `token new`, `check`, `explain`.
+# `cargo install --path .` installs the same binary into ~/.cargo/bin.
+.PHONY: cli
+cli:
+	cargo build --release --bin scim-edge
+	@echo "scim-edge: target/release/scim-edge (docs/cli.md)"
 
 lint: toolchain
 	cargo fmt --check
@@ -133,6 +142,16 @@ microbench: toolchain
 FUZZ_SECONDS ?= 180
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+# The filter as an OCI image in the "compat" variant Istio and Envoy Gateway pull, built with umoci
+# (no container daemon): an OCI layout and an oci-archive under $(IMAGE_DIR)/; prints the digest.
+# Pushing and pinning it: docs/deploy.md.
+IMAGE_DIR := target/image
+IMAGE_TAG := $(shell awk -F'"' '/^version = / { print $$2; exit }' Cargo.toml)
+image: build
+	@command -v umoci >/dev/null && command -v skopeo >/dev/null || { echo "installing umoci and skopeo (Debian)"; \
+	  apt-get update -qq && apt-get install -y -qq umoci skopeo >/dev/null; }
+	@deploy/oci-image.sh $(WASM) $(IMAGE_DIR) $(IMAGE_TAG)
 
 clean:
 	cargo clean

@@ -80,7 +80,7 @@ fn allocs() -> (u64, u64) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The log line, formatted as the adapter's logger does (src/proxy/logger.rs: into a `String`)
+// The log line, formatted as the SDK's logger does (into a `String`)
 
 struct FormattingLogger;
 
@@ -233,11 +233,18 @@ impl Host for BenchHost {
             None => (None, None),
         }
     }
+    fn waiting(&self) -> usize {
+        0
+    }
+
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
         self.call();
+        // As Envoy's shared data: a missing key is created whatever the CAS.
         let current = self.shared.get(key).map(|(_, c)| *c);
-        if cas.is_some() && cas != current {
-            return SharedWrite::Conflict;
+        if let (Some(cas), Some(current)) = (cas, current) {
+            if cas != current {
+                return SharedWrite::Conflict;
+            }
         }
         match self.shared.get_mut(key) {
             Some(entry) => {

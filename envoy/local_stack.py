@@ -31,7 +31,7 @@ WASM = ROOT / "target" / "filter" / "scim_edge.wasm"
 # The Rust target the filter is built for (the Makefile's FILTER_TARGET).
 FILTER_TARGET = "wasm32-unknown-unknown"
 SCIM_PREFIX = "/api/scim/v2"
-# Development-only secrets of the local stack (README, "Local stack").
+# Development-only secrets of the local stack (README, "The two commands").
 CLIENT_TOKEN = "local-dev-token"
 UPSTREAM_TOKEN = "local-upstream-token"
 # The environment variable the shipped configs read the upstream credential from.
@@ -107,6 +107,33 @@ def render(
     return config
 
 
+def render_production(
+    base: Path, *, listen_port: int, admin_port: int, upstream_port: int, wasm: Path = WASM
+) -> dict:
+    """A production-shaped configuration (envoy.omni.yaml and the files derived from it) made
+    runnable on loopback: other ports, the `omni` cluster pointed at a plain-HTTP upstream on
+    127.0.0.1:`upstream_port`, the wasm at an absolute path, and the local stack's plugin
+    configuration (its token and upstream settings) naming the `omni` cluster."""
+    config = copy.deepcopy(yaml.safe_load(base.read_text()))
+    config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+    config["static_resources"]["listeners"][0]["address"]["socket_address"].update(
+        address="127.0.0.1", port_value=listen_port
+    )
+    local = yaml.safe_load(SHIPPED_CONFIG.read_text())
+    omni = next(c for c in config["static_resources"]["clusters"] if c["name"] == "omni")
+    omni.clear()
+    omni.update(next(c for c in local["static_resources"]["clusters"] if c["name"] == "scim_upstream"))
+    omni["name"] = omni["load_assignment"]["cluster_name"] = "omni"
+    address = omni["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    address["socket_address"].update(address="127.0.0.1", port_value=upstream_port)
+    plugin = plugin_config(local)
+    plugin["upstream"]["cluster"] = "omni"
+    wasm_config = wasm_filter(config)
+    wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm)
+    wasm_config["configuration"]["value"] = json.dumps(plugin, indent=2)
+    return config
+
+
 @dataclass
 class Service:
     """A process of the stack, its log file, and a clean stop."""
@@ -165,9 +192,27 @@ class Service:
             return ""
 
 
+class StopRequested(Exception):
+    """SIGTERM or SIGINT reached `main()` while the stack was starting."""
+
+
+# Set by `main()`'s signal handler; read by the loops that wait. A plain attribute, not a
+# threading.Event: a Python signal handler runs on the main thread between two bytecodes, possibly
+# while that thread is inside Event.wait() holding the Event's lock, and Event.set() from the
+# handler then blocks on that lock forever (the deadlock of issue 14).
+_stop_requested = False
+
+
+def _request_stop(signum, frame) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
 def wait_for(what: str, check, service: Service, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if _stop_requested:
+            raise StopRequested(what)
         if not service.running():
             raise RuntimeError(f"{service.name} exited while starting:\n{service.log_text()[-4000:]}")
         try:
@@ -192,7 +237,11 @@ def start_upstream(port: int, run_dir: Path) -> Service:
         [bin_path("scim2-server"), "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", UPSTREAM_TOKEN],
         run_dir / "scim2-server.log",
     ).start()
-    wait_for(f"scim2-server on 127.0.0.1:{port}", lambda: port_open(port), service)
+    try:
+        wait_for(f"scim2-server on 127.0.0.1:{port}", lambda: port_open(port), service)
+    except BaseException:
+        service.stop()
+        raise
     return service
 
 
@@ -229,7 +278,11 @@ def start_envoy(
         env=envoy_env(),
         on_line=on_line,
     ).start()
-    wait_for(f"Envoy (admin 127.0.0.1:{admin_port})", lambda: envoy_ready(admin_port), service)
+    try:
+        wait_for(f"Envoy (admin 127.0.0.1:{admin_port})", lambda: envoy_ready(admin_port), service)
+    except BaseException:
+        service.stop()
+        raise
     return service
 
 
@@ -257,8 +310,11 @@ def main() -> int:
             raise SystemExit(f"port {port} ({what}) is already in use; set {what} to another port")
 
     services: list[Service] = []
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # SIGTERM (a process manager, `timeout`, CI, `docker stop`) and Ctrl-C only set a flag: the
+    # loops below notice it within a fraction of a second, and the `finally` stops the services
+    # without a signal interrupting it halfway.
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
     try:
         services.append(start_upstream(upstream_port, run_dir))
         config = render(listen_port=listen_port, admin_port=admin_port, upstream_port=upstream_port, profile=profile)
@@ -284,14 +340,14 @@ Requests appear below, one line each. Ctrl-C stops the stack.
 """,
             flush=True,
         )
-        while not stopping.is_set():
+        while not _stop_requested:
             for service in services:
                 if not service.running():
                     print(f"{service.name} exited; see {service.log_path}", file=sys.stderr)
                     return 1
-            stopping.wait(0.5)
+            time.sleep(0.1)
         return 0
-    except KeyboardInterrupt:
+    except StopRequested:
         return 0
     except RuntimeError as error:
         print(error, file=sys.stderr)

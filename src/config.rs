@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::{is_token68, TokenEntry, TokenSet};
 use crate::mapping::{retain_strings, Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
-use crate::ratelimit::RateLimit;
+use crate::ratelimit::{Pacing, RateLimit};
 use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
 use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
@@ -217,7 +217,7 @@ fn profile_of(root: &Fields) -> Profile {
 }
 
 /// Omni's published API limit: 60 requests per minute per API key.
-pub const OMNI_RATE_LIMIT: RateLimit = RateLimit { requests_per_minute: 60, burst: 60 };
+pub const OMNI_RATE_LIMIT: RateLimit = RateLimit { requests_per_minute: 60, burst: 60, pacing: Pacing::DEFAULT };
 
 fn rate_limit(root: &Fields, profile: Profile) -> Result<Option<RateLimit>, ConfigError> {
     let value = match root.get("rate_limit") {
@@ -226,15 +226,22 @@ fn rate_limit(root: &Fields, profile: Profile) -> Result<Option<RateLimit>, Conf
         Some(value) => value,
     };
     let fields = Fields::of("rate_limit", value)?;
-    fields.deny_unknown(&["requests_per_minute", "burst"])?;
+    fields.deny_unknown(&["requests_per_minute", "burst", "max_wait_ms", "max_waiting"])?;
     let per_minute = fields
         .integer_in("requests_per_minute", 1..=1_000_000)?
         .ok_or_else(|| error("rate_limit.requests_per_minute", "required (or set rate_limit to \"off\")"))?;
     let burst = fields.integer_in("burst", 1..=1_000_000)?.unwrap_or(per_minute);
     let narrow = |n: u64, field: &str| u32::try_from(n).map_err(|_| error(field, "too large"));
+    // Entra gives up on a request after 60 s: a wait must leave the upstream time to answer.
+    let max_wait_ms = fields.integer_in("max_wait_ms", 0..=55_000)?.unwrap_or(u64::from(Pacing::DEFAULT.max_wait_ms));
+    let max_waiting = fields.integer_in("max_waiting", 1..=10_000)?.unwrap_or(u64::from(Pacing::DEFAULT.max_waiting));
     Ok(Some(RateLimit {
         requests_per_minute: narrow(per_minute, "rate_limit.requests_per_minute")?,
         burst: narrow(burst, "rate_limit.burst")?,
+        pacing: Pacing {
+            max_wait_ms: narrow(max_wait_ms, "rate_limit.max_wait_ms")?,
+            max_waiting: narrow(max_waiting, "rate_limit.max_waiting")?,
+        },
     }))
 }
 

@@ -53,6 +53,9 @@ pub trait Host {
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
     /// Stores `value` under `key` unless it was written since `cas` was read.
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite;
+    /// How many requests of this worker are waiting for the upstream's budget (pacing), ahead of
+    /// a new one.
+    fn waiting(&self) -> usize;
 }
 
 /// The outcome of a compare-and-swap write to shared data.
@@ -86,6 +89,8 @@ enum State {
     Outside,
     /// Authenticated and routed; collecting the body.
     Buffering(Pending),
+    /// Paced: ready to go upstream, waiting for the budget (`resume` dispatches it).
+    Waiting(Waiting),
     /// The callout is in flight.
     AwaitingUpstream(InFlight),
     /// The client has its answer.
@@ -100,6 +105,27 @@ struct InFlight {
     since: Option<Duration>,
     resource_type: Option<ResourceType>,
     projection: Projection,
+}
+
+/// A request waiting for the upstream's budget: the callout, ready, and what its answer needs.
+#[derive(Debug)]
+struct Waiting {
+    call: UpstreamCall,
+    public: PublicBase,
+    resource_type: Option<ResourceType>,
+    projection: Projection,
+    /// When it started waiting.
+    since_ms: u64,
+}
+
+/// What [`Exchange::resume`] did with a waiting request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resumed {
+    /// Still waiting for the budget.
+    Waiting,
+    /// The callout started (its token), or the request was answered: it no longer waits.
+    Dispatched(u32),
+    Answered,
 }
 
 #[derive(Debug)]
@@ -117,11 +143,15 @@ struct Pending {
 /// What the per-request log line says: names and numbers, never ids, tokens or values.
 #[derive(Debug, Default)]
 struct Outline {
+    /// Envoy's `x-request-id` (bounded: see [`request_id`]), which Omni's log can be matched on.
+    request_id: String,
     method: String,
     endpoint: &'static str,
     token: Option<String>,
     upstream_ms: Option<u64>,
     upstream_status: Option<u16>,
+    /// How long the request waited for the budget (pacing).
+    waited_ms: Option<u64>,
     note: &'static str,
 }
 
@@ -147,6 +177,7 @@ impl Exchange {
             Scope::Scim { rest, query } => (rest.to_string(), query.to_string()),
         };
         host.count(Counter::Requests);
+        self.outline.request_id = request_id(host.request_header("x-request-id").as_deref());
         let method = header_text(host, ":method").unwrap_or_default();
         let mut shown = String::new();
         for c in method.chars().filter(char::is_ascii_uppercase).take(8) {
@@ -184,6 +215,33 @@ impl Exchange {
                     self.forward(host, pending, body);
                 } else {
                     self.state = State::Buffering(pending);
+                }
+                Flow::Pause
+            }
+            other => {
+                self.state = other;
+                Flow::Pause
+            }
+        }
+    }
+
+    /// The request ended in trailers (HTTP/2, or chunked HTTP/1.1): then no body callback carries
+    /// `end_of_stream`, so the trailers are the end of the request and the buffered body is
+    /// complete. Pausing here keeps the router from ever seeing the request.
+    pub fn on_request_trailers(&mut self, host: &mut dyn Host) -> Flow {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::Outside => {
+                self.state = State::Outside;
+                Flow::Continue
+            }
+            State::Buffering(pending) => {
+                // One byte over the limit is enough to tell an oversized body.
+                let limit = self.config.max_body_bytes;
+                let body = host.request_body(limit.saturating_add(1)).unwrap_or_default();
+                if body.len() > limit {
+                    self.reply(host, too_large(limit).into_response());
+                } else {
+                    self.forward(host, pending, Some(body));
                 }
                 Flow::Pause
             }
@@ -407,7 +465,7 @@ impl Exchange {
             Ok(Planned::Answer(empty_list()))
         } else if let Endpoint::Discovery(endpoint, id) = &route.endpoint {
             // RFC 7644 §4: answered by the edge, which describes itself; nothing goes upstream.
-            crate::scim::discovery::answer(&self.config, &public, *endpoint, id.as_deref())
+            crate::discovery::answer(&self.config, &public, *endpoint, id.as_deref())
                 .map(|document| Planned::Answer(Response::scim_json(200, &document)))
         } else {
             prepare_body(&self.config, &mut route, &mut projection, body.as_deref().unwrap_or_default(), &mut changes)
@@ -426,25 +484,121 @@ impl Exchange {
         };
         // One clock read for the budget and the callout's latency.
         let since = host.now();
+        let call = self.config.upstream.call(&route, forwarded, body);
+        let resource_type = route.endpoint.resource_type();
         if let Some(limit) = self.config.rate_limit {
-            if let Decision::Deny { retry_after_s } = self.draw_budget(host, &limit, since) {
-                host.count(Counter::RateLimited);
-                self.outline.note = "rate_limited";
-                let error = ScimError::new(
-                    429,
-                    format!(
-                        "The upstream's request budget ({} per minute) is spent; retry after {retry_after_s} s",
-                        limit.requests_per_minute
-                    ),
-                )
-                .with_header("retry-after", retry_after_s.to_string());
-                return self.reply(host, error.into_response());
+            let ahead = if limit.pacing.enabled() { host.waiting() } else { 0 };
+            // First come, first served: while others wait on this worker, a new request queues
+            // behind them instead of drawing the budget.
+            let decision = if ahead > 0 {
+                let retry_after_s = (limit.interval_ms() * ahead as u64).div_ceil(1000).max(1);
+                Decision::Deny { retry_after_s }
+            } else {
+                self.draw_budget(host, &limit, since)
+            };
+            if let Decision::Deny { retry_after_s } = decision {
+                let Some(now_ms) = since.and_then(|t| u64::try_from(t.as_millis()).ok()) else {
+                    return self.budget_spent(host, &limit, retry_after_s, "rate_limited");
+                };
+                if !limit.pacing.enabled() {
+                    return self.budget_spent(host, &limit, retry_after_s, "rate_limited");
+                }
+                if ahead >= limit.pacing.max_waiting as usize {
+                    host.count(Counter::PacingRefused("queue_full"));
+                    return self.budget_spent(host, &limit, retry_after_s, "queue_full");
+                }
+                // The wait this request would have: its place in the queue at the refill rate, or
+                // the budget's own answer when that is later (an upstream 429's back-off).
+                let estimate_ms = (retry_after_s * 1000).max(limit.interval_ms() * (ahead as u64 + 1));
+                if estimate_ms > u64::from(limit.pacing.max_wait_ms) {
+                    host.count(Counter::PacingRefused("max_wait"));
+                    return self.budget_spent(host, &limit, estimate_ms.div_ceil(1000), "max_wait");
+                }
+                host.count(Counter::Paced);
+                self.state = State::Waiting(Waiting { call, public, resource_type, projection, since_ms: now_ms });
+                return;
             }
         }
-        let call = self.config.upstream.call(&route, forwarded, body);
+        self.dispatch(host, call, public, since, resource_type, projection);
+    }
+
+    /// A paced request's turn, maybe: called in order of arrival on every tick while it waits.
+    /// `may_dispatch` is false once an earlier request found the budget still spent (nobody
+    /// overtakes it); a request past its maximum wait is answered 429 either way.
+    pub fn resume(&mut self, host: &mut dyn Host, may_dispatch: bool) -> Resumed {
+        let waiting = match std::mem::replace(&mut self.state, State::Done) {
+            State::Waiting(waiting) => waiting,
+            other => {
+                self.state = other;
+                return Resumed::Answered;
+            }
+        };
+        let (Some(limit), Some(now)) = (self.config.rate_limit, host.now()) else {
+            self.state = State::Waiting(waiting);
+            return Resumed::Waiting;
+        };
+        let now_ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let waited_ms = now_ms.saturating_sub(waiting.since_ms);
+        let decision = if may_dispatch { Some(self.draw_budget(host, &limit, Some(now))) } else { None };
+        match decision {
+            Some(Decision::Allow) => {
+                self.outline.waited_ms = Some(waited_ms);
+                host.record(Histogram::PacingWaitMs, waited_ms);
+                let Waiting { call, public, resource_type, projection, .. } = waiting;
+                self.dispatch(host, call, public, Some(now), resource_type, projection);
+                match &self.state {
+                    State::AwaitingUpstream(flight) => Resumed::Dispatched(flight.token),
+                    _ => Resumed::Answered,
+                }
+            }
+            _ if waited_ms >= u64::from(limit.pacing.max_wait_ms) => {
+                self.outline.waited_ms = Some(waited_ms);
+                host.count(Counter::PacingRefused("max_wait"));
+                let retry_after_s = match decision {
+                    Some(Decision::Deny { retry_after_s }) => retry_after_s,
+                    _ => limit.interval_ms().div_ceil(1000).max(1),
+                };
+                self.budget_spent(host, &limit, retry_after_s, "max_wait");
+                Resumed::Answered
+            }
+            _ => {
+                self.state = State::Waiting(waiting);
+                Resumed::Waiting
+            }
+        }
+    }
+
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.state, State::Waiting(_))
+    }
+
+    /// The upstream's budget is spent and the request will not wait (or waited its longest):
+    /// SCIM 429 with when to retry.
+    fn budget_spent(&mut self, host: &mut dyn Host, limit: &RateLimit, retry_after_s: u64, note: &'static str) {
+        host.count(Counter::RateLimited);
+        self.outline.note = note;
+        let error = ScimError::new(
+            429,
+            format!(
+                "The upstream's request budget ({} per minute) is spent; retry after {retry_after_s} s",
+                limit.requests_per_minute
+            ),
+        )
+        .with_header("retry-after", retry_after_s.to_string());
+        self.reply(host, error.into_response());
+    }
+
+    fn dispatch(
+        &mut self,
+        host: &mut dyn Host,
+        call: UpstreamCall,
+        public: PublicBase,
+        since: Option<Duration>,
+        resource_type: Option<ResourceType>,
+        projection: Projection,
+    ) {
         match host.dispatch(&call) {
             Ok(token) => {
-                let resource_type = route.endpoint.resource_type();
                 self.state = State::AwaitingUpstream(InFlight { token, public, since, resource_type, projection });
             }
             Err(reason) => {
@@ -477,18 +631,60 @@ impl Exchange {
         host.count(Counter::Responses(status_class(response.status)));
         host.send_response(&response);
         self.state = State::Done;
+        self.log_line(&response.status.to_string());
+    }
+
+    /// The stream ended (Envoy's access-log step). A callout still in flight means the client went
+    /// away after the request was sent: the upstream gets it and applies it all the same (ABI
+    /// v0.2.1 cannot cancel a callout), and its answer will find no stream, so the request's one
+    /// log line is written now, with the client's status `-` and the reason.
+    pub fn on_stream_end(&mut self) {
+        match self.state {
+            State::AwaitingUpstream(_) => {
+                self.state = State::Done;
+                self.outline.note = "client_gone";
+                self.log_line("-");
+            }
+            // A paced request whose client went away leaves the queue: nothing went upstream.
+            State::Waiting(_) => {
+                self.state = State::Done;
+                self.outline.note = "client_gone_waiting";
+                self.log_line("-");
+            }
+            _ => {}
+        }
+    }
+
+    /// The request's one log line: names and numbers, never ids, tokens or values.
+    fn log_line(&self, status: &str) {
         let o = &self.outline;
         log::info!(
-            "scim-edge ctx={} {} {} token={} status={}{}{}",
+            "scim-edge ctx={} request_id={} {} {} token={} status={status}{}{}",
             self.context_id,
+            if o.request_id.is_empty() { "-" } else { &o.request_id },
             if o.method.is_empty() { "-" } else { &o.method },
             if o.endpoint.is_empty() { "-" } else { o.endpoint },
             o.token.as_deref().unwrap_or("-"),
-            response.status,
             o.upstream_status.map(|s| format!(" upstream_status={s}")).unwrap_or_default()
-                + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default(),
+                + &o.upstream_ms.map(|ms| format!(" upstream_ms={ms}")).unwrap_or_default()
+                + &o.waited_ms.map(|ms| format!(" waited_ms={ms}")).unwrap_or_default(),
             if o.note.is_empty() { String::new() } else { format!(" reason={}", o.note) },
         );
+    }
+}
+
+/// Envoy's `x-request-id` for the log line, when it looks like one (a UUID or similar token: at
+/// most 64 letters, digits, `-`, `_`, `.`); anything else a client could have put there is `-`.
+fn request_id(value: Option<&[u8]>) -> String {
+    match value {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) =>
+        {
+            String::from_utf8_lossy(id).into_owned()
+        }
+        _ => String::new(),
     }
 }
 

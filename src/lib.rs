@@ -2,8 +2,8 @@
 //!
 //! The crate is two layers. The pure core — configuration, authentication, routing, the request
 //! flow and SCIM errors — knows nothing of proxy-wasm; it is tested natively and, compiled to
-//! `wasm32-unknown-unknown`, under Node. The adapter in [`proxy`] (built only for `wasm32-wasip1`,
-//! the filter Envoy loads) translates host callbacks into calls on the core.
+//! `wasm32-unknown-unknown`, under Node. The adapter in `proxy` (built only into the filter Envoy
+//! loads, the same target outside tests) translates host callbacks into calls on the core.
 
 // A panic inside the VM takes down every request on the listener: nothing outside tests may panic.
 #![cfg_attr(
@@ -13,9 +13,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod discovery;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod dry_run;
 pub mod environ;
 pub mod exchange;
-pub mod header_map;
 pub mod http;
 pub mod mapping;
 pub mod metrics;

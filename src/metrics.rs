@@ -30,6 +30,11 @@ pub enum Counter<'a> {
     Endpoint(&'static str, &'static str),
     /// Requests refused because the upstream's budget was spent.
     RateLimited,
+    /// Requests that waited for the budget (pacing) instead of being refused.
+    Paced,
+    /// Requests refused 429 past a pacing bound (`max_wait`, `queue_full`), or whose client
+    /// went away while they waited (`client_gone`).
+    PacingRefused(&'static str),
 }
 
 /// The histograms the gateway records (Envoy shows them in `/stats` with percentiles).
@@ -37,12 +42,15 @@ pub enum Counter<'a> {
 pub enum Histogram {
     /// Time from dispatching the callout to its answer.
     UpstreamLatencyMs,
+    /// How long a paced request waited for the budget before its callout started.
+    PacingWaitMs,
 }
 
 impl Histogram {
     pub fn name(self) -> &'static str {
         match self {
             Histogram::UpstreamLatencyMs => "scim_edge.upstream.latency_ms",
+            Histogram::PacingWaitMs => "scim_edge.paced.wait_ms",
         }
     }
 }
@@ -79,6 +87,8 @@ impl Counter<'_> {
                 return;
             }
             Counter::RateLimited => ("rate_limited", None),
+            Counter::Paced => ("paced", None),
+            Counter::PacingRefused(reason) => ("paced.refused", Some(*reason)),
         };
         out.push('.');
         out.push_str(kind);
@@ -105,6 +115,8 @@ mod tests {
         assert_eq!(Counter::Endpoint("Users/{id}", "PATCH").name(), "scim_edge.requests.Users_id.PATCH");
         assert_eq!(Counter::Endpoint(".search", "POST").name(), "scim_edge.requests.search.POST");
         assert_eq!(Counter::RateLimited.name(), "scim_edge.rate_limited");
+        assert_eq!(Counter::Paced.name(), "scim_edge.paced");
+        assert_eq!(Counter::PacingRefused("max_wait").name(), "scim_edge.paced.refused.max_wait");
         let mut reused = String::from("left over");
         Counter::Stripped("emails").write_name(&mut reused);
         assert_eq!(reused, "scim_edge.stripped.emails");

@@ -5,11 +5,32 @@
 //! updates use the host's compare-and-swap. This module holds the arithmetic and the encoding; the
 //! exchange does the CAS loop through its host.
 
-/// Refill rate and capacity of a bucket.
+/// Refill rate and capacity of a bucket, and how requests wait for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     pub requests_per_minute: u32,
     pub burst: u32,
+    pub pacing: Pacing,
+}
+
+/// Pacing: when the bucket is empty, a request waits at the edge for its turn instead of being
+/// refused, within these bounds (past either, it gets 429 with `Retry-After`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pacing {
+    /// The longest a request may wait; 0 turns pacing off (an empty bucket is an immediate 429).
+    pub max_wait_ms: u32,
+    /// How many requests may wait at once, per worker.
+    pub max_waiting: u32,
+}
+
+impl Pacing {
+    /// Well inside Entra's 60 s request timeout, with room for the upstream's own answer.
+    pub const DEFAULT: Pacing = Pacing { max_wait_ms: 30_000, max_waiting: 100 };
+    pub const OFF: Pacing = Pacing { max_wait_ms: 0, max_waiting: 0 };
+
+    pub fn enabled(&self) -> bool {
+        self.max_wait_ms > 0 && self.max_waiting > 0
+    }
 }
 
 /// A bucket as stored: milli-tokens (so a refill of a fraction of a token is not lost), when it
@@ -56,6 +77,11 @@ impl Bucket {
 }
 
 impl RateLimit {
+    /// Milliseconds between two tokens at the refill rate.
+    pub fn interval_ms(&self) -> u64 {
+        60_000u64.div_ceil(u64::from(self.requests_per_minute.max(1)))
+    }
+
     fn capacity(&self) -> u64 {
         u64::from(self.burst) * MILLI
     }
@@ -111,7 +137,7 @@ mod tests {
     #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    const OMNI: RateLimit = RateLimit { requests_per_minute: 60, burst: 60 };
+    const OMNI: RateLimit = RateLimit { requests_per_minute: 60, burst: 60, pacing: Pacing::DEFAULT };
 
     /// Runs `count` requests at `now_ms`, returning how many were allowed.
     fn burst(limit: &RateLimit, bucket: &mut Option<Bucket>, now_ms: u64, count: usize) -> usize {
@@ -139,7 +165,7 @@ mod tests {
 
     #[test]
     fn slow_rates_tell_how_long_to_wait() {
-        let limit = RateLimit { requests_per_minute: 2, burst: 1 };
+        let limit = RateLimit { requests_per_minute: 2, burst: 1, pacing: Pacing::OFF };
         let (bucket, decision) = limit.take(None, 0);
         assert_eq!(decision, Decision::Allow);
         assert_eq!(limit.take(Some(bucket), 0).1, Decision::Deny { retry_after_s: 30 });

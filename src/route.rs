@@ -24,7 +24,7 @@ impl ResourceType {
     }
 }
 
-/// The discovery endpoints of RFC 7644 §4. Read-only; answered by the edge ([`crate::scim::discovery`]).
+/// The discovery endpoints of RFC 7644 §4. Read-only; answered by the edge ([`crate::discovery`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Discovery {
     ServiceProviderConfig,

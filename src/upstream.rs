@@ -199,7 +199,7 @@ impl UpstreamFailure {
             }
             UpstreamFailure::Timeout => ScimError::new(
                 504,
-                // u64, not the u128 of as_millis(): formatting a u128 costs the module 1.6 KB.
+                // u64, not the u128 of as_millis(): u128 formatting is heavy in wasm (docs/performance.md).
                 format!(
                     "The upstream SCIM service did not answer within {} ms",
                     u64::try_from(upstream.timeout.as_millis()).unwrap_or(u64::MAX)
@@ -299,8 +299,10 @@ pub fn relay(
     let success = (200..300).contains(&status);
     let strip = policy.filter(|_| success);
     let projection = Some(projection).filter(|p| success && !p.is_empty());
-    let body = if reply.body.is_empty() {
-        reply.body
+    // RFC 9110 §15.3.5: a 204 has no content, and a recipient ignores any it carries (some proxies
+    // and API gateways add one).
+    let body = if reply.body.is_empty() || status == 204 {
+        Vec::new()
     } else if !json {
         return Err(UpstreamFailure::Malformed);
     } else {
@@ -644,6 +646,15 @@ mod tests {
             serde_json::from_slice(&relay_as_is(reply(404, "application/scim+json", odd)).unwrap().body).unwrap();
         assert_eq!(relayed, serde_json::json!({"schemas": [ERROR_SCHEMA], "status": "404"}));
         assert_eq!(relay_as_is(reply(500, "application/scim+json", "[1,2]")).unwrap().status, 500);
+    }
+
+    #[test]
+    fn a_204_is_relayed_without_the_body_it_carries() {
+        for (content_type, body) in [("text/plain", "OK"), ("application/scim+json", "{}"), ("", "not json")] {
+            let response = relay_as_is(reply(204, content_type, body)).unwrap();
+            assert_eq!((response.status, response.body.as_slice()), (204, &b""[..]), "{content_type} {body}");
+            assert_eq!(response.header("content-type"), None);
+        }
     }
 
     #[test]

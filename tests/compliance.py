@@ -20,8 +20,8 @@ To keep the comparison fair:
   the second run's results.
 - Both scim2-servers announce tests/fixtures/compliance/service-provider-config.json instead of
   scim2-server's default (bulk, sort, changePassword): PATCH, filter and ETags (which the gateway
-  relays); no /Bulk, which the gateway answers 501 (README, "What the edge answers itself"). Through
-  the gateway the discovery endpoints are the edge's own documents (README, "Discovery").
+  relays); no /Bulk, which the gateway answers 501 (docs/scim.md, "What the edge answers itself"). Through
+  the gateway the discovery endpoints are the edge's own documents (docs/scim.md, "Discovery").
 - scim2-cli stops at once when discovery fails. Both scim2-cli runs get the same schemas and resource
   types (what the direct scim2-server publishes) and that service provider configuration as files
   (`-s`, `-r`, `-c`), so a gateway with broken discovery still gets every other check; the discovery

@@ -119,6 +119,20 @@ def gateway_factory(run_dir):
         stop_gateway(gw)
 
 
+@pytest.fixture(scope="module")
+def module_recorder(scim_upstream):
+    """A recording hop in front of scim2-server for the Envoys one test module starts itself."""
+    recorder = UpstreamRecorder(scim_upstream).start()
+    yield recorder
+    recorder.stop()
+
+
+def admin_stat(admin: str, name: str) -> int:
+    """One counter or gauge from an Envoy admin endpoint (`http://127.0.0.1:<port>`), 0 when absent."""
+    with urllib.request.urlopen(f"{admin}/stats?format=json&filter=^{name}$", timeout=5) as r:
+        return sum(s["value"] for s in json.load(r)["stats"] if s.get("name") == name)
+
+
 @pytest.fixture
 def shipped_plugin() -> dict:
     import yaml

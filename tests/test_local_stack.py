@@ -1,11 +1,12 @@
 """`make run` (envoy/local_stack.py) as a user meets it: it prints a base URL and curl commands that
-work, the README's examples work as written against it, and Ctrl-C stops everything."""
+work, the README's examples work as written against it, and Ctrl-C or SIGTERM stops everything."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import random
 import re
 import signal
 import subprocess
@@ -135,6 +136,107 @@ def test_ctrl_c_stops_envoy_and_scim2_server(tmp_path):
     assert not stack.port_open(running.port)
     assert not stack.port_open(running.admin)
     assert not stack.port_open(running.upstream)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still exists in any state (a zombie nobody reaped counts as left behind)."""
+    return os.path.exists(f"/proc/{pid}")
+
+
+# The runner once deadlocked on SIGTERM only when the signal landed while its main thread held a
+# lock inside threading.Event.wait(): intermittent, so the stop is repeated, each time at a random
+# moment of the runner's waiting loop.
+SIGTERM_ROUNDS = 15
+SIGTERM_BURST_SECONDS = 0.05
+
+
+def wait_until_gone(process: subprocess.Popen, pids: list[int], ports: tuple[int, ...], seconds: float) -> None:
+    """Waits up to `seconds` for every pid to be gone and every port closed; asserts they are,
+    and kills (by pid) whatever is left so that a failure leaves nothing running."""
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            process.poll()  # reaps the runner once it exits
+            if not any(map(alive, pids)) and not any(map(stack.port_open, ports)):
+                break
+            time.sleep(0.05)
+        left = [pid for pid in pids if alive(pid)]
+        assert not left, f"processes still there {seconds:.0f} s after SIGTERM: {left}"
+        assert not any(map(stack.port_open, ports)), f"a port still open {seconds:.0f} s after SIGTERM"
+        # 0, or killed by a SIGTERM that came after Python restored the default handler on its
+        # way out (the services were already stopped: checked above).
+        assert process.returncode in (0, -signal.SIGTERM)
+    finally:
+        for pid in pids:
+            if alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        process.wait(timeout=10)
+
+
+def test_sigterm_stops_the_whole_stack_within_seconds_every_time(tmp_path):
+    for round_ in range(SIGTERM_ROUNDS):
+        running = RunningStack(tmp_path / f"round-{round_}")
+        runner = running.process.pid
+        services = children(runner)
+        assert len(services) == 2, f"expected Envoy and scim2-server under the runner, found {services}"
+        time.sleep(random.uniform(0, 0.6))
+        # SIGTERM, repeated for a moment: as when a process manager signals the process and then
+        # its group, or a user presses Ctrl-C twice. It lands signals on the runner while it
+        # reacts to the first one, where the old deadlock was.
+        burst_end = time.monotonic() + SIGTERM_BURST_SECONDS
+        running.process.send_signal(signal.SIGTERM)
+        while time.monotonic() < burst_end and running.process.poll() is None:
+            running.process.send_signal(signal.SIGTERM)
+        try:
+            wait_until_gone(running.process, [runner, *services], (running.port, running.admin, running.upstream), 10)
+        except AssertionError as failure:
+            raise AssertionError(f"round {round_} of {SIGTERM_ROUNDS}: {failure}") from None
+
+
+def test_sigterm_while_the_stack_starts_stops_what_was_started(tmp_path):
+    port, admin, upstream = stack.free_port(), stack.free_port(), stack.free_port()
+    env = {
+        **os.environ,
+        "SCIM_EDGE_PORT": str(port),
+        "SCIM_EDGE_ADMIN_PORT": str(admin),
+        "SCIM_UPSTREAM_PORT": str(upstream),
+        "SCIM_EDGE_RUN_DIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "envoy" / "local_stack.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    started: list[int] = []
+    while not started and time.monotonic() < deadline and process.poll() is None:
+        started = children(process.pid)  # scim2-server, started but not yet listening
+        time.sleep(0.005)
+    assert started, "the runner never started scim2-server"
+    process.send_signal(signal.SIGTERM)
+    wait_until_gone(process, [process.pid, *started, *children(process.pid)], (port, admin, upstream), 10)
 
 
 def test_make_run_refuses_a_port_in_use(tmp_path):

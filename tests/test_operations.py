@@ -20,6 +20,7 @@ import contextlib
 import copy
 import json
 import re
+import socket
 import threading
 import time
 import urllib.parse
@@ -91,6 +92,11 @@ def assert_vm_never_failed(gateway) -> None:
     assert not [line for line in log if re.search(r"Function: \S+ failed", line)], "a wasm callback trapped"
 
 
+def without_pacing(plugin: dict) -> dict:
+    """The plugin with its budget refusing at once when spent (`max_wait_ms` 0), as before pacing."""
+    return with_plugin(plugin, rate_limit={**plugin["rate_limit"], "max_wait_ms": 0})
+
+
 def with_plugin(base: dict, **changes) -> dict:
     plugin = copy.deepcopy(base)
     for key, value in changes.items():
@@ -136,7 +142,7 @@ def recorder(scim_upstream):
 
 
 def test_the_budget_is_one_bucket_shared_by_every_worker(gateway_factory, recorder, shipped_plugin):
-    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 3})
+    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 3, "max_wait_ms": 0})
     gw = gateway_factory("envoy-budget", recorder.port, recorder, plugin)
     fired = 12
     start = threading.Barrier(fired)
@@ -171,7 +177,7 @@ def test_the_budget_is_one_bucket_shared_by_every_worker(gateway_factory, record
 
 
 def test_the_budget_refills_at_its_rate(gateway_factory, recorder, shipped_plugin):
-    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 60, "burst": 2})
+    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 60, "burst": 2, "max_wait_ms": 0})
     gw = gateway_factory("envoy-refill", recorder.port, recorder, plugin)
     url = f"{gw.base}/Users?count=1"
     assert [requests.get(url, headers=AUTH).status_code for _ in range(2)] == [200, 200]
@@ -187,7 +193,7 @@ def test_the_budget_refills_at_its_rate(gateway_factory, recorder, shipped_plugi
 
 
 def test_requests_the_edge_answers_itself_spend_no_budget(gateway_factory, recorder, shipped_plugin):
-    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 1})
+    plugin = with_plugin(shipped_plugin, rate_limit={"requests_per_minute": 6, "burst": 1, "max_wait_ms": 0})
     gw = gateway_factory("envoy-budget-local", recorder.port, recorder, plugin)
     assert_scim_error(requests.get(f"{gw.base}/Users"), 401)
     assert_scim_error(requests.get(f"{gw.base}/Users?filter=bad", headers=AUTH), 400)
@@ -209,9 +215,10 @@ def test_the_budget_can_be_turned_off(gateway_factory, recorder, shipped_plugin)
 
 
 @pytest.mark.parametrize("retry_after, expected", [("7", 7), (None, 60)], ids=["with-retry-after", "without"])
-def test_an_upstream_429_is_relayed_and_the_edge_backs_off(gateway_factory, recorder, retry_after, expected):
+def test_an_upstream_429_is_relayed_and_the_edge_backs_off(gateway_factory, recorder, shipped_plugin, retry_after,
+                                                           expected):
     recorder.behaviour, recorder.retry_after = "throttle", retry_after
-    gw = gateway_factory("envoy-throttled", recorder.port, recorder)
+    gw = gateway_factory("envoy-throttled", recorder.port, recorder, without_pacing(shipped_plugin))
 
     relayed = requests.get(f"{gw.base}/Users?count=1", headers=AUTH)
     body = assert_scim_error(relayed, 429)
@@ -231,12 +238,12 @@ def test_an_upstream_429_is_relayed_and_the_edge_backs_off(gateway_factory, reco
     assert gw.counter("upstream.failures.status_5xx") == 0
 
 
-def test_an_upstream_429_in_plain_text_is_still_a_429_that_backs_off(gateway_factory, recorder):
+def test_an_upstream_429_in_plain_text_is_still_a_429_that_backs_off(gateway_factory, recorder, shipped_plugin):
     """Rate limiters in front of an API (and many APIs) answer 429 with a text body. It is still
     the upstream saying "slow down": the client must get 429 + Retry-After, not a 502, and the
     edge must back off."""
     recorder.behaviour, recorder.retry_after = "throttle_text", "5"
-    gw = gateway_factory("envoy-throttled-text", recorder.port, recorder)
+    gw = gateway_factory("envoy-throttled-text", recorder.port, recorder, without_pacing(shipped_plugin))
     relayed = requests.get(f"{gw.base}/Users?count=1", headers=AUTH)
     assert_scim_error(relayed, 429)
     assert relayed.headers["retry-after"] == "5"
@@ -326,6 +333,68 @@ def test_a_reset_after_the_headers_is_a_502_and_the_vm_survives(run_dir, recorde
         assert "closed the connection" in body["detail"]
         assert gw.counter("upstream.failures.reset") == 1
         assert_still_serving(gw)
+
+
+def logged_request_ids(gateway, pattern: str) -> list[str]:
+    """The `request_id=` of each filter log line matching `pattern`."""
+    return [m.group(1) for line in filter_lines(gateway, 0) if re.search(pattern, line)
+            for m in [re.search(r"request_id=(\S+)", line)] if m]
+
+
+def test_a_change_whose_client_went_away_still_leaves_one_log_line(run_dir, recorder):
+    """The client sends a create and goes away while the callout is in flight. The upstream still
+    gets it and applies it (ABI v0.2.1 cannot cancel a callout); its answer finds no stream. The
+    request must still leave exactly one log line, with Envoy's x-request-id (the one the
+    upstream got, to tie the line to the upstream's own log), the token name, and why the client
+    got nothing."""
+    recorder.behaviour = "slow"
+    recorder.slow_seconds = 1.0
+    with edge(run_dir, "envoy-client-gone", recorder) as gw:
+        mark = recorder.mark()
+        body = json.dumps(new_user()).encode()
+        host, port = gw.origin.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                f"POST {stack.SCIM_PREFIX}/Users HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {stack.CLIENT_TOKEN}\r\nContent-Type: application/scim+json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            deadline = time.monotonic() + 5
+            while not recorder.since(mark):  # the callout reached the upstream: now go away
+                assert time.monotonic() < deadline, "the create never reached the upstream"
+                time.sleep(0.01)
+        gone = r"POST Users token=local-dev status=- reason=client_gone$"
+        await_line(gw, gone, 0)
+        time.sleep(recorder.slow_seconds + 0.5)  # the upstream's answer arrives for a stream that is gone
+        reached = recorder.since(mark)
+        assert [r.method for r in reached] == ["POST"]
+        ids = logged_request_ids(gw, r"POST Users")
+        assert ids == [reached[0].headers["x-request-id"]], "one line, with the id the upstream got"
+        assert_vm_never_failed(gw)
+
+
+def test_the_log_line_carries_envoys_request_id_and_never_a_client_chosen_string(run_dir, recorder):
+    with edge(run_dir, "envoy-request-id", recorder) as gw:
+        mark = recorder.mark()
+        hostile = "evil token=admin status=200 " + "x" * 200
+        requests.get(f"{gw.base}/Users?count=1", headers={**AUTH, "x-request-id": hostile}, timeout=10)
+        await_line(gw, r"GET Users token=local-dev status=200", 0)
+        [sent] = recorder.since(mark)
+        assert logged_request_ids(gw, r"GET Users") == [sent.headers["x-request-id"]]
+        assert re.fullmatch(r"[0-9a-f-]{36}", sent.headers["x-request-id"]), "Envoy's own id, not the client's"
+        assert matching_lines(gw, "evil") == 0
+
+
+def test_a_gateway_with_wasm_logs_off_serves_requests(run_dir, recorder):
+    """Envoy hands the filter its log level as spdlog's number, and `off` (6) is not one of the
+    ABI's levels: read into the SDK's `LogLevel` enum it would be an invalid value. The filter
+    reads it as an integer (src/proxy/raw.rs) and turns its own lines off."""
+    with edge(run_dir, "envoy-wasm-logs-off", recorder, extra_args=("--component-log-level", "wasm:off")) as gw:
+        assert_still_serving(gw)
+        response = requests.get(f"{gw.base}/Users?count=1", headers={"Authorization": "Bearer wrong"}, timeout=10)
+        assert_scim_error(response, 401)
+        assert_vm_never_failed(gw)
+        assert "scim-edge" not in gw.envoy.log_text(), "the filter logged with the wasm component off"
 
 
 @pytest.mark.parametrize("status", [500, 503])

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 import local_stack as stack
@@ -143,8 +144,35 @@ def test_compose_upstream_cannot_reach_envoys_admin_port_and_images_are_pinned()
     for name, service in services.items():
         image = service["image"]
         tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
-        assert tag and "latest" not in tag and any(c.isdigit() for c in tag.split("-")[0]), f"{name}: {image} is not pinned"
-        assert tag.count(".") >= 2 or "@sha256:" in image, f"{name}: {image} pins no patch version"
+        assert tag and "latest" not in tag, f"{name}: {image} is not pinned"
+        commit = len(tag) >= 7 and all(c in "0123456789abcdef" for c in tag)
+        assert tag.count(".") >= 2 or commit or "@sha256:" in image, f"{name}: {image} pins no patch version"
     upstream_argv = services["scim2-server"]["entrypoint"]
     pinned = [line for line in (ROOT / "tests/requirements.txt").read_text().splitlines() if line.startswith("scim2-server==")]
     assert pinned and pinned[0] in " ".join(upstream_argv), "the compose upstream runs the tests' scim2-server"
+
+
+def test_the_vm_is_held_to_its_capability_list(run_dir, scim_upstream):
+    """The shipped configurations pin the VM to the host calls and callbacks the filter uses
+    (`capability_restriction_config`); every other test runs under that list, so it is complete.
+    This one shows Envoy enforces it: the same gateway without `proxy_http_call` on the list
+    cannot start a callout, so a SCIM request gets the filter's 503 and the upstream gets nothing."""
+    from upstream_recorder import UpstreamRecorder
+
+    recorder = UpstreamRecorder(scim_upstream).start()
+    listen, admin = stack.free_port(), stack.free_port()
+    config = stack.render(listen_port=listen, admin_port=admin, upstream_port=recorder.port)
+    allowed = stack.wasm_filter(config)["capability_restriction_config"]["allowed_capabilities"]
+    assert "proxy_http_call" in allowed
+    del allowed["proxy_http_call"]
+    envoy = stack.start_envoy(config, admin, run_dir, name="envoy-no-callout")
+    try:
+        mark = recorder.mark()
+        response = requests.get(f"http://127.0.0.1:{listen}{stack.SCIM_PREFIX}/Users",
+                                headers={"Authorization": f"Bearer {stack.CLIENT_TOKEN}"}, timeout=10)
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/scim+json"
+        assert recorder.since(mark) == []
+    finally:
+        envoy.stop()
+        recorder.stop()

@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization"}
@@ -20,6 +20,7 @@ class Recorded:
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+    received: float = field(default_factory=time.monotonic)  # when it reached the upstream
 
 
 SCIM_ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -66,7 +67,9 @@ class UpstreamRecorder:
     "error_text" (`error_status` with a text/plain page),
     "reset_mid_body" (200 with headers and a Content-Length, half the body, then the connection
     closed), "big" (200 with a SCIM ListResponse of `big_bytes` bytes or more),
-    "slow" (forward after `slow_seconds`), "flap" (every other request dropped unanswered, as
+    "slow" (forward after `slow_seconds`), "no_content_with_body" (204 followed by a JSON body, the
+    connection then closed, as some proxies and API gateways send it), "no_content_with_length" (the
+    same with a Content-Length), "flap" (every other request dropped unanswered, as
     "close", the others forwarded), "scripted" (`script`: status, content type, body bytes and
     extra headers, answered as they are). `down()` makes it an upstream that is not there (the port
     refuses connections, open connections are cut) until `up()`."""
@@ -142,6 +145,16 @@ class UpstreamRecorder:
                     self.send_header("content-length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if behaviour == "no_content_with_length":
+                    return self.answer(204, "application/json", b'{"status":"deleted"}')
+                if behaviour == "no_content_with_body":
+                    self.send_response(204)
+                    self.send_header("content-type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(b'{"status":"deleted"}')
                     self.wfile.flush()
                     self.close_connection = True
                     return

@@ -55,14 +55,20 @@ struct FakeHost {
     conflicts: usize,
     /// What another worker stores under the key just before our next write (a race on creation).
     raced_by: Option<Vec<u8>>,
+    /// Requests of this worker already waiting for the budget.
+    waiting: usize,
 }
 
 impl Host for FakeHost {
+    fn waiting(&self) -> usize {
+        self.waiting
+    }
     fn request_header(&self, name: &str) -> Option<Vec<u8>> {
         self.request_headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     }
     fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        self.request_body.get(..size).map(<[u8]>::to_vec)
+        // As Envoy: up to `size` bytes of what is buffered.
+        self.request_body.get(..size.min(self.request_body.len())).map(<[u8]>::to_vec)
     }
     fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
         self.upstream_headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
@@ -256,6 +262,54 @@ fn a_body_split_across_chunks_is_forwarded_whole() {
     assert_eq!(host.dispatched[0].body.as_deref(), Some(body.as_bytes()));
     exchange.on_upstream_response(&mut host, 42, 2);
     assert_eq!(host.response().status, 200);
+}
+
+#[test]
+fn a_request_that_ends_in_trailers_is_checked_and_forwarded_like_any_other() {
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com"}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(user);
+    host.upstream_answers(201, "application/scim+json", r#"{"id":"9"}"#);
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_body(&mut host, user.len(), false), Flow::Pause);
+    assert!(host.dispatched.is_empty(), "nothing goes upstream before the request ends");
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause, "trailers never reach the router");
+    assert_eq!(host.dispatched.len(), 1);
+    assert_eq!(host.dispatched[0].body.as_deref(), Some(user.as_bytes()));
+    exchange.on_upstream_response(&mut host, 42, 10);
+    assert_eq!(host.response().status, 201);
+}
+
+#[test]
+fn trailers_after_headers_alone_end_a_request_with_an_empty_body() {
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users");
+    host.set("content-type", "application/scim+json");
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause);
+    assert!(host.dispatched.is_empty());
+    assert_eq!(host.response().status, 400);
+}
+
+#[test]
+fn an_oversized_body_that_ends_in_trailers_is_413() {
+    let body = format!(r#"{{"userName":"{}"}}"#, "x".repeat(3000));
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(&body);
+    host.unset("content-length");
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Pause);
+    assert!(host.dispatched.is_empty());
+    assert_eq!(host.response().status, 413);
+}
+
+#[test]
+fn trailers_outside_the_prefix_pass_untouched() {
+    let mut host = FakeHost::request("POST", "/elsewhere");
+    let mut exchange = Exchange::new(config(), 3);
+    assert_eq!(exchange.on_request_headers(&mut host, false), Flow::Continue);
+    assert_eq!(exchange.on_request_trailers(&mut host), Flow::Continue);
+    assert!(host.responses.is_empty());
 }
 
 #[test]
@@ -515,13 +569,18 @@ fn under_omni_responses_carry_only_mapped_attributes() {
     );
 }
 
+/// A budget that refuses at once when spent (pacing off: `max_wait_ms` 0).
 fn limited(per_minute: u32, burst: u32) -> Rc<Config> {
+    budget(serde_json::json!({"requests_per_minute": per_minute, "burst": burst, "max_wait_ms": 0}))
+}
+
+fn budget(rate_limit: serde_json::Value) -> Rc<Config> {
     let json = serde_json::json!({
         "version": 1,
         "tokens": [{"name": "entra", "sha256": sha256_hex(CLIENT_TOKEN.as_bytes())}],
         "upstream": {"cluster": "scim_upstream", "authority": "scim-upstream", "base_path": "/v2", "bearer_token": UPSTREAM_TOKEN},
         "mapping": {"profile": "rfc"},
-        "rate_limit": {"requests_per_minute": per_minute, "burst": burst},
+        "rate_limit": rate_limit,
     });
     Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap())
 }
@@ -628,7 +687,7 @@ fn the_retry_after_bound_is_configurable_and_cuts_blocks_stored_before_it() {
         "upstream": {"cluster": "scim_upstream", "authority": "scim-upstream", "base_path": "/v2",
                      "bearer_token": UPSTREAM_TOKEN, "max_retry_after_s": 5},
         "mapping": {"profile": "rfc"},
-        "rate_limit": {"requests_per_minute": 600, "burst": 100},
+        "rate_limit": {"requests_per_minute": 600, "burst": 100, "max_wait_ms": 0},
     });
     let config = Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap());
     let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
@@ -922,4 +981,150 @@ fn the_empty_list_is_what_serde_json_writes_for_it() {
         "Resources": [],
     });
     assert_eq!(empty_list().body, serde_json::to_vec(&document).unwrap());
+}
+
+#[test]
+fn the_request_id_logged_is_envoys_or_nothing() {
+    assert_eq!(request_id(Some(b"0b3c6f1e-8f0a-4c2e-9d6b-2f4a1e7c9b10")), "0b3c6f1e-8f0a-4c2e-9d6b-2f4a1e7c9b10");
+    assert_eq!(request_id(Some(b"req_1.2")), "req_1.2");
+    assert_eq!(request_id(Some(b"evil token=admin")), "");
+    assert_eq!(request_id(Some("x".repeat(65).as_bytes())), "");
+    assert_eq!(request_id(Some(b"")), "");
+    assert_eq!(request_id(None), "");
+}
+
+#[test]
+fn a_client_gone_while_the_callout_is_in_flight_ends_the_exchange_once() {
+    let mut host = FakeHost::request("DELETE", "/api/scim/v2/Users/5");
+    let mut exchange = send(&mut host, 1000);
+    assert_eq!(host.dispatched.len(), 1);
+    exchange.on_stream_end();
+    assert!(matches!(exchange.state, State::Done));
+    // The answer arrives for a stream that is gone: nothing more happens.
+    host.upstream_answers(204, "application/scim+json", "");
+    exchange.on_upstream_response(&mut host, 42, 0);
+    assert!(host.responses.is_empty());
+}
+
+/// Pacing: 60 a minute (a token a second), burst 2, at most 3 waiting, 5 s at most.
+fn paced() -> Rc<Config> {
+    budget(serde_json::json!({"requests_per_minute": 60, "burst": 2, "max_wait_ms": 5000, "max_waiting": 3}))
+}
+
+/// A GET through `config` that shares `shared` with the others; the exchange, to resume it.
+fn paced_get(config: &Rc<Config>, shared: &mut FakeHost, waiting: usize) -> (Exchange, FakeHost) {
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/1");
+    host.shared = std::mem::take(&mut shared.shared);
+    host.clock = shared.clock;
+    host.waiting = waiting;
+    let mut exchange = Exchange::new(Rc::clone(config), 9);
+    assert_eq!(exchange.on_request_headers(&mut host, true), Flow::Pause);
+    shared.shared = std::mem::take(&mut host.shared);
+    (exchange, host)
+}
+
+#[test]
+fn an_empty_budget_makes_a_request_wait_then_go_when_a_token_refills() {
+    let config = paced();
+    let mut shared = FakeHost { clock: Duration::from_secs(1000), ..FakeHost::default() };
+    for _ in 0..2 {
+        let (_, host) = paced_get(&config, &mut shared, 0);
+        assert_eq!(host.dispatched.len(), 1, "the burst goes at once");
+    }
+    let (mut third, mut host) = paced_get(&config, &mut shared, 0);
+    assert!(third.is_waiting(), "no token: the request waits instead of a 429");
+    assert!(host.dispatched.is_empty() && host.responses.is_empty());
+    assert!(host.counters.contains(&"scim_edge.paced".to_string()));
+
+    host.shared = std::mem::take(&mut shared.shared);
+    host.clock += Duration::from_millis(400);
+    assert_eq!(third.resume(&mut host, true), Resumed::Waiting, "no token yet");
+    host.clock += Duration::from_millis(700);
+    assert_eq!(third.resume(&mut host, true), Resumed::Dispatched(42));
+    assert_eq!(host.dispatched.len(), 1);
+    assert!(host.histograms.contains(&("scim_edge.paced.wait_ms", 1100)));
+    host.upstream_answers(200, "application/scim+json", "{}");
+    third.on_upstream_response(&mut host, 42, 2);
+    assert_eq!(host.response().status, 200);
+}
+
+#[test]
+fn a_new_request_queues_behind_those_already_waiting() {
+    let config = paced();
+    let mut shared = FakeHost { clock: Duration::from_secs(1000), ..FakeHost::default() };
+    // The budget has tokens, but one request of this worker is already waiting.
+    let (exchange, host) = paced_get(&config, &mut shared, 1);
+    assert!(exchange.is_waiting());
+    assert!(host.dispatched.is_empty());
+    // A turn that may not dispatch (an earlier one still waits) leaves it waiting.
+    let (mut exchange, mut host) = (exchange, host);
+    host.shared = std::mem::take(&mut shared.shared);
+    assert_eq!(exchange.resume(&mut host, false), Resumed::Waiting);
+    assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn past_the_longest_wait_or_a_full_queue_the_answer_is_429_with_an_honest_retry_after() {
+    let config = paced();
+    let mut shared = FakeHost { clock: Duration::from_secs(1000), ..FakeHost::default() };
+    for _ in 0..2 {
+        paced_get(&config, &mut shared, 0);
+    }
+    // The queue (3) is full.
+    let (_, host) = paced_get(&config, &mut shared, 3);
+    assert_eq!(host.response().status, 429);
+    assert_eq!(host.response().header("retry-after"), Some("3"));
+    assert!(host.counters.contains(&"scim_edge.paced.refused.queue_full".to_string()));
+    // Two ahead at a token a second: a 3 s wait fits in 5 s and waits.
+    let (waiting, _) = paced_get(&config, &mut shared, 2);
+    assert!(waiting.is_waiting());
+
+    // A request that waited its 5 s without a turn gets 429.
+    let (mut late, mut host) = paced_get(&config, &mut shared, 1);
+    assert!(late.is_waiting());
+    host.shared = std::mem::take(&mut shared.shared);
+    host.clock += Duration::from_millis(5000);
+    assert_eq!(late.resume(&mut host, false), Resumed::Answered);
+    assert_eq!(host.response().status, 429);
+    assert!(host.response().header("retry-after").is_some());
+    assert!(host.dispatched.is_empty());
+    assert!(host.counters.contains(&"scim_edge.paced.refused.max_wait".to_string()));
+}
+
+#[test]
+fn a_wait_longer_than_the_bound_is_refused_at_once() {
+    // An upstream 429 stopped the budget for 60 s: no request can get through within 5 s.
+    let config = paced();
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/1");
+    host.clock = Duration::from_secs(1000);
+    let limit = config.rate_limit.unwrap();
+    let key = config.upstream.budget_key();
+    host.shared.insert(key.to_string(), (limit.back_off(None, 1_000_000, 60).encode().to_vec(), 1));
+    let mut exchange = Exchange::new(Rc::clone(&config), 9);
+    exchange.on_request_headers(&mut host, true);
+    assert!(!exchange.is_waiting());
+    assert_eq!(host.response().status, 429);
+    assert_eq!(host.response().header("retry-after"), Some("60"));
+}
+
+#[test]
+fn a_client_gone_while_waiting_leaves_the_queue_and_nothing_goes_upstream() {
+    let config = paced();
+    let mut shared = FakeHost { clock: Duration::from_secs(1000), ..FakeHost::default() };
+    let (mut exchange, mut host) = paced_get(&config, &mut shared, 1);
+    assert!(exchange.is_waiting());
+    exchange.on_stream_end();
+    host.clock += Duration::from_secs(2);
+    assert_eq!(exchange.resume(&mut host, true), Resumed::Answered);
+    assert!(host.dispatched.is_empty() && host.responses.is_empty());
+}
+
+#[test]
+fn pacing_off_keeps_the_immediate_429() {
+    let config = limited(60, 1);
+    let mut shared = FakeHost { clock: Duration::from_secs(1000), ..FakeHost::default() };
+    paced_get(&config, &mut shared, 0);
+    let (exchange, host) = paced_get(&config, &mut shared, 0);
+    assert!(!exchange.is_waiting());
+    assert_eq!(host.response().status, 429);
 }

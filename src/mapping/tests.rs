@@ -307,3 +307,98 @@ fn the_rfc_profile_strips_nothing() {
     assert!(created.unwrap().get("emails").is_some());
     assert!(changes.stripped().is_empty());
 }
+
+#[test]
+fn entra_manager_never_reaches_the_upstream_under_omni_whatever_its_shape() {
+    let omni = mapping(Value::Null);
+    let manager = format!("{ENTERPRISE}:manager");
+    let user =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@b.c", "displayName": "A"});
+    for (key, value) in [
+        (manager.clone(), json!("m1")),
+        (manager.clone(), json!([{"$ref": null, "value": "m1"}])),
+        (ENTERPRISE.to_string(), json!({"manager": "m1"})),
+        (format!("{manager}.value"), json!("m1")),
+    ] {
+        let mut body = user.clone();
+        body[&key] = value;
+        let (created, changes) = create(&omni.users, &body);
+        assert_eq!(created.unwrap(), user, "{body}");
+        assert_eq!(changes.stripped(), [stripped_name(&manager)], "{body}");
+    }
+    for operation in [
+        json!({"op": "Add", "path": manager, "value": "m1"}),
+        json!({"op": "Add", "path": manager, "value": [{"$ref": null, "value": "m1"}]}),
+        json!({"op": "replace", "value": {manager.clone(): "m1"}}),
+        json!({"op": "Remove", "path": manager}),
+        json!({"op": "Remove", "path": manager, "value": [{"$ref": null, "value": "m1"}]}),
+    ] {
+        let (result, changes) = patch(&omni.users, json!([operation]));
+        assert_eq!(result.unwrap(), None, "nothing is left to forward: {operation}");
+        assert_eq!(changes.stripped(), [stripped_name(&manager)], "{operation}");
+    }
+    // Beside a mapped attribute, only that one travels.
+    let (result, _) =
+        patch(&omni.users, json!([{"op": "replace", "value": {manager.clone(): "m1", "displayName": "B"}}]));
+    assert_eq!(forwarded_operations(result), json!([{"op": "replace", "value": {"displayName": "B"}}]));
+}
+
+#[test]
+fn an_attribute_the_mapping_strips_cannot_fail_a_create_by_its_shape() {
+    // Entra sends what its attribute mapping computes: an integer directory attribute mapped onto
+    // employeeNumber arrives as a number, a single phone number as a string. The upstream never
+    // sees them under omni, so their shape does not matter there; under rfc it does.
+    let omni = mapping(Value::Null);
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "a@b.c",
+        "displayName": "A",
+        "phoneNumbers": "+1 555 0100",
+        "name": "Ada",
+        format!("{ENTERPRISE}:employeeNumber"): 42,
+        ENTERPRISE: {"costCenter": ["CC1"]},
+    });
+    let (created, changes) = create(&omni.users, &body);
+    assert_eq!(
+        created.unwrap(),
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@b.c", "displayName": "A"})
+    );
+    let mut stripped = changes.stripped().to_vec();
+    stripped.sort();
+    let expected = [
+        "name".to_string(),
+        "phoneNumbers".to_string(),
+        stripped_name(&format!("{ENTERPRISE}:costCenter")),
+        stripped_name(&format!("{ENTERPRISE}:employeeNumber")),
+    ];
+    let mut expected = expected.to_vec();
+    expected.sort();
+    assert_eq!(stripped, expected);
+
+    let rfc = mapping(json!({"profile": "rfc"}));
+    let error = create(&rfc.users, &body).0.unwrap_err();
+    assert_eq!(error.scim_type, Some(ScimType::InvalidValue), "{}", error.detail);
+}
+
+#[test]
+fn a_patch_of_a_whole_complex_value_loses_the_sub_attributes_the_mapping_removes() {
+    let rfc = mapping(json!({"profile": "rfc", "users": {"remove": ["name.middleName", "emails.display"]}}));
+    let (result, changes) = patch(
+        &rfc.users,
+        json!([
+            {"op": "replace", "path": "name", "value": {"givenName": "A", "middleName": "K"}},
+            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"value": "a@b.c", "display": "A"}},
+            {"op": "add", "path": "emails", "value": [{"value": "d@e.f", "display": "D"}]},
+            {"op": "replace", "path": "name", "value": {"middleName": "K"}},
+        ]),
+    );
+    assert_eq!(
+        forwarded_operations(result),
+        json!([
+            {"op": "replace", "path": "name", "value": {"givenName": "A"}},
+            {"op": "add", "path": "emails[type eq \"work\"]", "value": {"value": "a@b.c"}},
+            {"op": "add", "path": "emails", "value": [{"value": "d@e.f"}]},
+        ])
+    );
+    assert_eq!(changes.stripped(), ["name_middleName", "emails_display"]);
+}

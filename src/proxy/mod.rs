@@ -1,47 +1,150 @@
-//! The proxy-wasm adapter: the only code that talks to Envoy. It reads the plugin configuration,
-//! creates one [`Exchange`] per HTTP stream and translates host callbacks into calls on it.
+//! The proxy-wasm adapter: the only code that talks to Envoy. It is built on the `proxy-wasm`
+//! crate (the SDK): [`Root`] is the plugin's `RootContext` (it reads and compiles the
+//! configuration), [`Stream`] is one HTTP stream's `HttpContext` (it feeds the stream's callbacks
+//! to an [`Exchange`]), and [`host::HostCalls`] is the core's [`crate::exchange::Host`] over the
+//! SDK's host calls.
 //!
-//! [`exports`] holds the callbacks Envoy makes (the proxy-wasm ABI v0.2.1 exports) and routes
-//! them to a [`Root`] (one per plugin) or a [`Filter`] (one per HTTP stream); [`hostcall`] holds
-//! the calls the filter makes, each returning the host's status. No proxy-wasm SDK: see
-//! `hostcall` for why.
+//! The SDK's wrappers panic on a host status they do not expect, and a panic kills the VM with
+//! every request on it. Where Envoy really returns such a status, [`raw`] makes the call itself;
+//! its doc names each case and the test that reproduces it.
 
-mod exports;
-mod hostcall;
-mod logger;
+mod host;
+mod raw;
 
-use std::cell::{OnceCell, RefCell};
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType, LogLevel};
+
 use crate::config::{comma_separated, Config};
-use crate::exchange::{Exchange, Flow, Host, SharedWrite};
-use crate::header_map::HeaderMap;
-use crate::http::Response;
-use crate::metrics::{Counter, Histogram};
+use crate::exchange::{Exchange, Flow, Resumed};
 use crate::scim_error::ScimError;
-use crate::upstream::UpstreamCall;
-use hostcall::{BufferType, MapType, MetricType, Status};
+use host::{Counters, HostCalls};
 
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
+proxy_wasm::main! {{
+    // The SDK's logger writes through `proxy_log`, and its panic hook leaves Envoy a line saying
+    // where and why before the VM aborts. The level follows Envoy's, read when the VM starts and at
+    // each configuration (`follow_host_log_level`).
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::<Root>::default() });
+}}
+
+/// Envoy's level for the `wasm` component (`--component-log-level wasm:debug` shows the debug
+/// lines); `off` turns the filter's lines off too.
+fn follow_host_log_level() {
+    match raw::log_level() {
+        Some(level) => proxy_wasm::set_log_level(level),
+        None => log::set_max_level(log::LevelFilter::Off),
+    }
+}
+
+/// One plugin: its compiled configuration, the VM's metric ids and the paced requests, shared
+/// by its streams.
 #[derive(Default)]
 struct Root {
     config: Option<Rc<Config>>,
     counters: Rc<RefCell<Counters>>,
+    paced: Rc<RefCell<Paced>>,
+}
+
+/// A stream's exchange and host calls. The stream owns them; the root reaches a paced one through
+/// a weak reference, which fails once Envoy has deleted the stream.
+struct StreamState {
+    exchange: Exchange,
+    host: HostCalls,
+}
+
+/// The requests of this worker that wait for the upstream's budget, in order of arrival, and the
+/// callouts the root started for them (their answers come to the root).
+#[derive(Default)]
+pub struct Paced {
+    waiting: VecDeque<(u32, Weak<RefCell<StreamState>>)>,
+    callouts: Vec<(u32, u32, Weak<RefCell<StreamState>>)>,
+}
+
+impl Paced {
+    pub fn queued(&self) -> usize {
+        self.waiting.len()
+    }
 }
 
 impl Root {
-    fn on_configure(&mut self, size: usize) -> bool {
-        let bytes = match hostcall::buffer(BufferType::PluginConfiguration, 0, size) {
-            Ok(bytes) => bytes.unwrap_or_default(),
-            Err(status) => {
-                log::error!("scim-edge: cannot read the plugin configuration: {status}");
-                return false;
-            }
+    /// Runs `callback` on the stream `context_id` with host calls pointed at it, unless Envoy has
+    /// ended it.
+    fn on_stream(context_id: u32, stream: &Weak<RefCell<StreamState>>, callback: impl FnOnce(&mut StreamState)) {
+        let Some(stream) = stream.upgrade() else { return };
+        if hostcalls::set_effective_context(context_id).is_err() {
+            return;
+        }
+        if let Ok(mut state) = stream.try_borrow_mut() {
+            callback(&mut state);
         };
-        match Config::from_json(&bytes, &hostcall::env_var) {
+    }
+}
+
+/// The answer of a callout the root started for a paced request: routed to its stream.
+impl Context for Root {
+    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        let found = {
+            let mut paced = self.paced.borrow_mut();
+            let index = paced.callouts.iter().position(|(token, _, _)| *token == token_id);
+            index.map(|index| paced.callouts.swap_remove(index))
+        };
+        let Some((_, context_id, stream)) = found else {
+            log::warn!("scim-edge: answer for unknown callout {token_id}");
+            return;
+        };
+        Root::on_stream(context_id, &stream, |state| {
+            state.exchange.on_upstream_response(&mut state.host, token_id, body_size);
+        });
+    }
+}
+
+impl RootContext for Root {
+    /// Paced requests get their turn, first come first served, while the budget allows; one past
+    /// its maximum wait is answered 429 (src/exchange.rs, `resume`).
+    fn on_tick(&mut self) {
+        let waiting = std::mem::take(&mut self.paced.borrow_mut().waiting);
+        let mut may_dispatch = true;
+        let mut still = VecDeque::new();
+        let mut started = Vec::new();
+        for (context_id, stream) in waiting {
+            let mut resumed = Resumed::Answered;
+            Root::on_stream(context_id, &stream, |state| {
+                resumed = state.exchange.resume(&mut state.host, may_dispatch);
+            });
+            match resumed {
+                Resumed::Waiting => {
+                    may_dispatch = false;
+                    still.push_back((context_id, stream));
+                }
+                Resumed::Dispatched(token) => started.push((token, context_id, stream)),
+                Resumed::Answered => {}
+            }
+        }
+        let mut paced = self.paced.borrow_mut();
+        paced.waiting = still;
+        paced.callouts.extend(started);
+    }
+
+    fn on_vm_start(&mut self, _vm_configuration_size: usize) -> bool {
+        follow_host_log_level();
+        true
+    }
+
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        follow_host_log_level();
+        let bytes = self.get_plugin_configuration().unwrap_or_default();
+        // The upstream credential comes from the VM's environment (WASI `environ_get`, which Envoy
+        // fills from `vm_config.environment_variables`).
+        match Config::from_json(&bytes, &host::env_var) {
             Ok(config) => {
                 log::info!(
                     "scim-edge {}: configured: prefix {}, {} token(s) [{}], upstream cluster '{}' base path '{}', \
@@ -57,6 +160,12 @@ impl Root {
                         .rate_limit
                         .map_or("off".to_string(), |l| format!("{}/min burst {}", l.requests_per_minute, l.burst)),
                 );
+                if let Some(limit) = config.rate_limit.filter(|limit| limit.pacing.enabled()) {
+                    // A tick a quarter of the refill interval, within 10-100 ms: a token is used
+                    // soon after it refills, and an idle worker wakes at most ten times a second.
+                    let tick_ms = (limit.interval_ms() / 4).clamp(10, 100);
+                    self.set_tick_period(Duration::from_millis(tick_ms));
+                }
                 self.config = Some(Rc::new(config));
                 true
             }
@@ -67,59 +176,94 @@ impl Root {
         }
     }
 
-    fn create_http_context(&self, context_id: u32) -> Filter {
-        let host = HostCalls::new(Rc::clone(&self.counters));
-        let exchange = self.config.as_ref().map(|config| Exchange::new(Rc::clone(config), context_id));
-        Filter { exchange, host }
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let host = HostCalls::new(Rc::clone(&self.counters), Rc::clone(&self.paced));
+        let state = self.config.as_ref().map(|config| {
+            Rc::new(RefCell::new(StreamState { exchange: Exchange::new(Rc::clone(config), context_id), host }))
+        });
+        Some(Box::new(Stream { context_id, state, paced: Rc::clone(&self.paced) }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
     }
 }
 
-/// One HTTP stream.
-struct Filter {
+/// One HTTP stream: its [`Exchange`] and the host calls it makes.
+struct Stream {
+    context_id: u32,
     /// `None` when the plugin has no valid configuration. Envoy refuses a plugin whose
     /// on_configure failed, so this is a should-not-happen; if it does, nothing gets through.
-    exchange: Option<Exchange>,
-    host: HostCalls,
+    state: Option<Rc<RefCell<StreamState>>>,
+    paced: Rc<RefCell<Paced>>,
 }
 
-impl Filter {
-    /// A stream of a plugin that has no root context (should not happen): every request is
-    /// refused.
-    fn unconfigured() -> Filter {
-        Filter { exchange: None, host: HostCalls::new(Rc::default()) }
-    }
-
-    fn on_http_call_response(&mut self, token: u32, body_size: usize) {
-        if let Some(exchange) = &mut self.exchange {
-            exchange.on_upstream_response(&mut self.host, token, body_size);
-        }
-    }
-
-    fn on_request_headers(&mut self, end_of_stream: bool) -> Flow {
-        #[cfg(feature = "fault-injection")]
-        inject_fault(&self.host);
-        match &mut self.exchange {
-            Some(exchange) => exchange.on_request_headers(&mut self.host, end_of_stream),
-            None => {
+impl Stream {
+    /// Runs a request callback on the exchange, or refuses the request when there is none; a
+    /// request that now waits for the budget joins the worker's queue.
+    fn on_request(&mut self, callback: impl FnOnce(&mut Exchange, &mut HostCalls) -> Flow) -> Action {
+        let flow = match self.state.as_ref().map(|state| state.try_borrow_mut()) {
+            Some(Ok(mut state)) => {
+                let StreamState { exchange, host } = &mut *state;
+                let flow = callback(exchange, host);
+                if exchange.is_waiting() {
+                    if let (Ok(mut paced), Some(shared)) = (self.paced.try_borrow_mut(), self.state.as_ref()) {
+                        paced.waiting.push_back((self.context_id, Rc::downgrade(shared)));
+                    }
+                }
+                flow
+            }
+            _ => {
                 refuse_unconfigured();
                 Flow::Pause
             }
-        }
-    }
-
-    fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Flow {
-        match &mut self.exchange {
-            Some(exchange) => exchange.on_request_body(&mut self.host, body_size, end_of_stream),
-            None => Flow::Continue,
+        };
+        match flow {
+            Flow::Continue => Action::Continue,
+            Flow::Pause => Action::Pause,
         }
     }
 }
 
-/// Answers the current stream 503: the gateway has no configuration (or no state) for it.
+impl Context for Stream {
+    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
+        if let Some(Ok(mut state)) = self.state.as_ref().map(|state| state.try_borrow_mut()) {
+            let StreamState { exchange, host } = &mut *state;
+            exchange.on_upstream_response(host, token_id, body_size);
+        }
+    }
+}
+
+impl HttpContext for Stream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        #[cfg(feature = "fault-injection")]
+        if let Some(state) = &self.state {
+            inject_fault(&state.borrow().host);
+        }
+        self.on_request(|exchange, host| exchange.on_request_headers(host, end_of_stream))
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.on_request(|exchange, host| exchange.on_request_body(host, body_size, end_of_stream))
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.on_request(|exchange, host| exchange.on_request_trailers(host))
+    }
+
+    fn on_log(&mut self) {
+        if let Some(Ok(mut state)) = self.state.as_ref().map(|state| state.try_borrow_mut()) {
+            state.exchange.on_stream_end();
+        }
+    }
+}
+
+/// Answers the current stream 503: the gateway has no configuration for it.
 fn refuse_unconfigured() {
     let response = ScimError::new(503, "The SCIM gateway has no valid configuration").into_response();
-    if let Err(status) = hostcall::send_local_response(response.status, &response.headers, &response.body) {
-        log::error!("scim-edge: cannot send the response ({}): {status}", response.status);
+    let headers: Vec<(&str, &str)> = response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    if let Err(status) = hostcalls::send_http_response(u32::from(response.status), headers, Some(&response.body)) {
+        log::error!("scim-edge: cannot send the response (503): {status:?}");
     }
 }
 
@@ -128,141 +272,8 @@ fn refuse_unconfigured() {
 #[cfg(feature = "fault-injection")]
 #[allow(clippy::panic)] // the one deliberate panic: it is the fault being injected
 fn inject_fault(host: &HostCalls) {
+    use crate::exchange::Host;
     if host.request_header("x-scim-edge-fault").as_deref() == Some(b"panic".as_slice()) {
         panic!("scim-edge: fault injected (x-scim-edge-fault: panic)");
-    }
-}
-
-/// Metric ids, defined on first use and shared by every stream of the VM.
-#[derive(Default)]
-struct Counters {
-    /// Sorted by name, for a binary search. A few dozen names: as quick as a `HashMap` (no
-    /// SipHash of the name), and without the module size of std's hash map and its random keys.
-    ids: Vec<(String, u32)>,
-    /// The name being looked up, reused across increments.
-    name: String,
-}
-
-impl Counters {
-    fn id(&mut self, metric_type: MetricType, name: &str) -> Option<u32> {
-        let slot = match self.ids.binary_search_by(|(known, _)| known.as_str().cmp(name)) {
-            Ok(found) => return self.ids.get(found).map(|(_, id)| *id),
-            Err(slot) => slot,
-        };
-        match hostcall::define_metric(metric_type, name) {
-            Ok(id) => {
-                self.ids.insert(slot, (name.to_string(), id));
-                Some(id)
-            }
-            Err(status) => {
-                log::warn!("scim-edge: cannot define metric {name}: {status}");
-                None
-            }
-        }
-    }
-
-    fn increment(&mut self, name: &str) {
-        if let Some(id) = self.id(MetricType::Counter, name) {
-            if let Err(status) = hostcall::increment_metric(id, 1) {
-                log::warn!("scim-edge: cannot increment {name}: {status}");
-            }
-        }
-    }
-
-    fn record(&mut self, name: &str, value: u64) {
-        if let Some(id) = self.id(MetricType::Histogram, name) {
-            if let Err(status) = hostcall::record_metric(id, value) {
-                log::warn!("scim-edge: cannot record {name}: {status}");
-            }
-        }
-    }
-}
-
-/// [`Host`] over the real proxy-wasm host calls.
-struct HostCalls {
-    counters: Rc<RefCell<Counters>>,
-    /// The request's headers, read in one host call on the first lookup (the filter reads them
-    /// only while handling the request headers).
-    request_headers: OnceCell<Option<HeaderMap>>,
-    /// The callout answer's headers, likewise (one callout per stream).
-    response_headers: OnceCell<Option<HeaderMap>>,
-    /// The token of a callout started during the current callback, for [`exports`] to route
-    /// its answer back to this stream.
-    callout: Option<u32>,
-}
-
-impl HostCalls {
-    fn new(counters: Rc<RefCell<Counters>>) -> Self {
-        HostCalls { counters, request_headers: OnceCell::new(), response_headers: OnceCell::new(), callout: None }
-    }
-}
-
-/// A header from a map read once per stream: `cache` holds the whole map after the first lookup.
-fn cached_header(cache: &OnceCell<Option<HeaderMap>>, map_type: MapType, name: &str) -> Option<Vec<u8>> {
-    cache.get_or_init(|| hostcall::header_map(map_type).ok().flatten()).as_ref()?.get(name).map(<[u8]>::to_vec)
-}
-
-impl Host for HostCalls {
-    fn request_header(&self, name: &str) -> Option<Vec<u8>> {
-        cached_header(&self.request_headers, MapType::HttpRequestHeaders, name)
-    }
-
-    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
-        hostcall::buffer(BufferType::HttpRequestBody, 0, size).ok().flatten()
-    }
-
-    fn upstream_response_header(&self, name: &str) -> Option<Vec<u8>> {
-        // A callout that failed after its response started has no headers: Envoy answers
-        // BadArgument, which reads here as absent (and so as a reset).
-        cached_header(&self.response_headers, MapType::HttpCallResponseHeaders, name)
-    }
-
-    fn upstream_response_body(&self, size: usize) -> Option<Vec<u8>> {
-        hostcall::buffer(BufferType::HttpCallResponseBody, 0, size).ok().flatten()
-    }
-
-    fn dispatch(&mut self, call: &UpstreamCall) -> Result<u32, String> {
-        let timeout = u32::try_from(call.timeout.as_millis()).unwrap_or(u32::MAX);
-        let token = hostcall::http_call(&call.cluster, &call.headers, call.body.as_deref(), timeout)
-            .map_err(|status| status.to_string())?;
-        self.callout = Some(token);
-        Ok(token)
-    }
-
-    fn send_response(&mut self, response: &Response) {
-        if let Err(status) = hostcall::send_local_response(response.status, &response.headers, &response.body) {
-            log::error!("scim-edge: cannot send the response ({}): {status}", response.status);
-        }
-    }
-
-    fn count(&mut self, counter: Counter<'_>) {
-        if let Ok(mut counters) = self.counters.try_borrow_mut() {
-            let mut name = std::mem::take(&mut counters.name);
-            counter.write_name(&mut name);
-            counters.increment(&name);
-            counters.name = name;
-        }
-    }
-
-    fn record(&mut self, histogram: Histogram, value: u64) {
-        if let Ok(mut counters) = self.counters.try_borrow_mut() {
-            counters.record(histogram.name(), value);
-        }
-    }
-
-    fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
-        hostcall::get_shared_data(key).unwrap_or((None, None))
-    }
-
-    fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
-        match hostcall::set_shared_data(key, value, cas) {
-            Ok(()) => SharedWrite::Stored,
-            Err(Status::CAS_MISMATCH) => SharedWrite::Conflict,
-            Err(_) => SharedWrite::Failed,
-        }
-    }
-
-    fn now(&self) -> Option<Duration> {
-        hostcall::current_time_nanos().ok().map(Duration::from_nanos)
     }
 }

@@ -3,7 +3,6 @@
 
 pub mod schema;
 
-pub mod discovery;
 pub mod filter;
 pub mod normalisation;
 pub mod patch;

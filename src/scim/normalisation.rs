@@ -31,6 +31,9 @@ pub enum Normalisation {
     NullDropped,
     /// `replace` with a `null` value, sent as the `remove` it means.
     NullReplaceToRemove,
+    /// Entra's enterprise `manager` as a bare id (`"manager": "<id>"`) or a one-item list
+    /// (`[{"$ref": null, "value": "<id>"}]`), turned into RFC 7643 §4.3's `{"value": "<id>"}`.
+    ManagerShape,
     /// An attribute name in another case than the schema's (RFC 7643 §2.1), canonicalised.
     AttributeCase,
     /// The query string re-encoded canonically (`+` for spaces, case of names and keywords).
@@ -51,6 +54,7 @@ impl Normalisation {
             Normalisation::ReadOnlyDropped => "read_only_dropped",
             Normalisation::NullDropped => "null_dropped",
             Normalisation::NullReplaceToRemove => "null_replace_to_remove",
+            Normalisation::ManagerShape => "manager_shape",
             Normalisation::AttributeCase => "attribute_case",
             Normalisation::QueryReencoded => "query_reencoded",
         }

@@ -246,6 +246,19 @@ fn prepare_operation(
                 }
                 _ => Some(check_single(path.target(), value, &shown(&path.to_canonical()), changes)?),
             };
+            // A whole complex value (`"path": "name"`, `"path": "emails[type eq \"work\"]"`) keeps
+            // only the sub-attributes the mapping forwards, as in resources and pathless values.
+            let value = value.and_then(|mut value| {
+                match &path {
+                    PatchPath::Attr(attr) | PatchPath::Value { attr, sub_attribute: None, .. }
+                        if attr.sub_attribute.is_none() =>
+                    {
+                        policy.strip_sub_attributes(attr, &mut value, changes);
+                    }
+                    _ => {}
+                }
+                Some(value).filter(|v| v.as_object().is_none_or(|fields| !fields.is_empty()))
+            });
             if let Some(value) = value {
                 out.push(object(&mut [
                     ("op", op.as_str().into()),

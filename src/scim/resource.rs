@@ -209,17 +209,20 @@ fn put_core_attribute(
         });
         return Ok(());
     }
-    let Some(mut value) = check_attribute(attribute, value, attribute.name, changes)? else {
-        return Ok(());
-    };
+    // The mapping's verdict comes before the value's check: an attribute that is stripped never
+    // reaches the upstream, so the shape a client sends it in cannot fail the request.
     match policy.verdict(&found) {
         Verdict::Reject(error) => return Err(error),
         Verdict::Strip => {
             changes.strip(stripped_name(attribute.name));
             return Ok(());
         }
-        Verdict::Forward => policy.strip_sub_attributes(&found, &mut value, changes),
+        Verdict::Forward => {}
     }
+    let Some(mut value) = check_attribute(attribute, value, attribute.name, changes)? else {
+        return Ok(());
+    };
+    policy.strip_sub_attributes(&found, &mut value, changes);
     if core.insert(attribute.name.to_string(), value).is_some() {
         return Err(invalid_syntax(format!("Attribute '{}' appears more than once", attribute.name)));
     }
@@ -258,9 +261,11 @@ fn put_extension_attribute(
         changes.note(Normalisation::ReadOnlyDropped);
         return Ok(());
     }
-    let Some(mut value) = check_attribute(attribute, value, &path, changes)? else {
+    if value.is_null() {
+        changes.note(Normalisation::NullDropped);
         return Ok(());
-    };
+    }
+    // As for core attributes: the verdict first, so a stripped attribute's shape cannot fail.
     let found = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
     match policy.verdict(&found) {
         Verdict::Reject(error) => return Err(error),
@@ -268,8 +273,12 @@ fn put_extension_attribute(
             changes.strip(stripped_name(&path));
             return Ok(());
         }
-        Verdict::Forward => policy.strip_sub_attributes(&found, &mut value, changes),
+        Verdict::Forward => {}
     }
+    let Some(mut value) = check_attribute(attribute, value, &path, changes)? else {
+        return Ok(());
+    };
+    policy.strip_sub_attributes(&found, &mut value, changes);
     let index = match extensions.iter().position(|(s, _)| std::ptr::eq(*s, extension)) {
         Some(index) => index,
         None => {

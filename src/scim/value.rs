@@ -6,7 +6,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
-use super::schema::{AttrType, Attribute, Mutability};
+use super::schema::{AttrType, Attribute, Mutability, ENTERPRISE_USER};
 use crate::scim_error::{ScimError, ScimType};
 
 /// Deepest JSON nesting accepted. SCIM documents need about six levels (a PatchOp adding a member:
@@ -33,7 +33,7 @@ pub fn shown(path: &str) -> String {
 /// Unlike `json!`, which serializes every member anew through serde (a deep copy of each `Value`,
 /// and code for each member type), this only moves. Members are inserted one by one: collecting
 /// into a `Map` would sort them first, with a stable sort instantiated anew for every iterator
-/// type (2 KB of wasm each).
+/// type (wasm size: docs/performance.md).
 pub fn object(members: &mut [(&str, Value)]) -> Value {
     let mut map = Map::new();
     for (name, value) in members {
@@ -263,6 +263,7 @@ pub fn check_attribute(
     path: &str,
     changes: &mut Changes,
 ) -> Result<Option<Value>, ScimError> {
+    let value = if is_manager(attribute) { manager_shape(value, path, changes)? } else { value };
     if value.is_null() {
         changes.note(Normalisation::NullDropped);
         return Ok(None);
@@ -274,6 +275,38 @@ pub fn check_attribute(
         return Err(invalid_value(format!("Attribute '{path}' is multi-valued: send a JSON array")));
     };
     check_values(attribute, items, path, changes).map(|items| Some(Value::Array(items)))
+}
+
+/// Whether `attribute` is the Enterprise User's `manager` (RFC 7643 §4.3).
+fn is_manager(attribute: &'static Attribute) -> bool {
+    ENTERPRISE_USER.attribute("manager").is_some_and(|manager| std::ptr::eq(manager, attribute))
+}
+
+/// The Enterprise User's `manager` in RFC 7643 §4.3's shape, a complex `{"value": "<id>"}`, from
+/// the shapes Entra sends: a bare id string (in resources and PATCH values, both forms), or the
+/// one-item list of its documentation, `[{"$ref": null, "value": "<id>"}]` (or `["<id>"]`).
+/// `manager` is single-valued: a list of any other length is refused.
+fn manager_shape(value: Value, path: &str, changes: &mut Changes) -> Result<Value, ScimError> {
+    let value = match value {
+        Value::Array(items) => {
+            let mut items = items.into_iter();
+            match (items.next(), items.next()) {
+                (Some(item), None) if !item.is_array() => {
+                    changes.note(Normalisation::ManagerShape);
+                    item
+                }
+                _ => return Err(invalid_value(format!("Attribute '{path}' is single-valued: send one manager"))),
+            }
+        }
+        other => other,
+    };
+    match value {
+        Value::String(id) => {
+            changes.note(Normalisation::ManagerShape);
+            Ok(object(&mut [("value", Value::String(id))]))
+        }
+        other => Ok(other),
+    }
 }
 
 /// The items of a multi-valued attribute: each checked, nulls dropped, at most one `primary`.
@@ -426,6 +459,31 @@ mod tests {
         let value = check_single(manager, json!({"value": "m1", "displayName": "Boss"}), "manager", &mut changes);
         assert_eq!(value.unwrap(), json!({"value": "m1"}));
         assert_eq!(changes.kinds(), [Normalisation::ReadOnlyDropped]);
+    }
+
+    #[test]
+    fn entra_manager_shapes_become_the_rfc_complex_value() {
+        let manager = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager";
+        for sent in [json!("m1"), json!(["m1"]), json!([{"$ref": null, "value": "m1"}]), json!([{"value": "m1"}])] {
+            let (result, changes) = check(manager, sent.clone());
+            assert_eq!(result.unwrap(), Some(json!({"value": "m1"})), "{sent}");
+            assert!(changes.kinds().contains(&Normalisation::ManagerShape), "{sent}: {changes:?}");
+        }
+        let (result, changes) = check(manager, json!({"value": "m1"}));
+        assert_eq!(
+            (result.unwrap(), changes.kinds()),
+            (Some(json!({"value": "m1"})), &[][..]),
+            "the RFC shape is kept"
+        );
+        for sent in [json!([]), json!(["m1", "m2"]), json!([["m1"]])] {
+            let (result, _) = check(manager, sent.clone());
+            assert_eq!(result.unwrap_err().detail, format!("Attribute '{manager}' is single-valued: send one manager"));
+        }
+        let (result, _) = check(manager, json!(7));
+        assert_eq!(result.unwrap_err().detail, format!("Attribute '{manager}' is complex: send a JSON object"));
+        // Only `manager`: another complex attribute sent as a string is still refused.
+        let (result, _) = check("name", json!("Ada"));
+        assert_eq!(result.unwrap_err().detail, "Attribute 'name' is complex: send a JSON object");
     }
 
     #[test]

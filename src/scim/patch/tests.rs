@@ -221,3 +221,53 @@ fn a_path_naming_the_whole_extension_addresses_its_attributes() {
     let error = refusal(ResourceType::User, json!([{"op": "add", "path": ENTERPRISE, "value": "x"}]));
     assert_eq!(error.scim_type, Some(ScimType::InvalidValue));
 }
+
+const MANAGER_ADD_NOFLAG: &str = include_str!("../../../tests/fixtures/entra/manager-add-noflag.json");
+const MANAGER_ADD_REF: &str = include_str!("../../../tests/fixtures/entra/manager-add-ref.json");
+const MANAGER_REPLACE_FLAG: &str = include_str!("../../../tests/fixtures/entra/manager-replace-flag.json");
+const MANAGER_REMOVE: &str = include_str!("../../../tests/fixtures/entra/manager-remove.json");
+const MANAGER_REMOVE_VALUE: &str = include_str!("../../../tests/fixtures/entra/manager-remove-value.json");
+const MANAGER_ID: &str = "2819c223-7f76-453a-919d-413861904646";
+
+#[test]
+fn entra_manager_in_every_form_is_the_rfc_complex_value() {
+    let manager = format!("{ENTERPRISE}:manager");
+    let (bare, kinds) = patch(ResourceType::User, MANAGER_ADD_NOFLAG);
+    assert_eq!(bare.unwrap(), operations(json!([{"op": "add", "path": manager, "value": {"value": MANAGER_ID}}])));
+    assert_eq!(kinds, [Normalisation::ManagerShape, Normalisation::OpCase]);
+
+    let (listed, kinds) = patch(ResourceType::User, MANAGER_ADD_REF);
+    assert_eq!(listed.unwrap(), operations(json!([{"op": "add", "path": manager, "value": {"value": MANAGER_ID}}])));
+    assert_eq!(kinds, [Normalisation::ManagerShape, Normalisation::NullDropped, Normalisation::OpCase]);
+
+    // The flag form's pathless replace with the URN-qualified key.
+    let (flag, kinds) = patch(ResourceType::User, MANAGER_REPLACE_FLAG);
+    assert_eq!(flag.unwrap(), operations(json!([{"op": "replace", "path": manager, "value": {"value": MANAGER_ID}}])));
+    assert_eq!(kinds, [Normalisation::ManagerShape, Normalisation::PathlessValueSplit]);
+
+    // The RFC's nested pathless form, and the sub-attribute path, take a bare id too.
+    let nested = operations(json!([{"op": "replace", "value": {ENTERPRISE: {"manager": MANAGER_ID}}}]));
+    let (result, _) = patch(ResourceType::User, &nested.to_string());
+    assert_eq!(
+        result.unwrap(),
+        operations(json!([{"op": "replace", "path": manager, "value": {"value": MANAGER_ID}}]))
+    );
+    let sub = operations(json!([{"op": "Replace", "path": format!("{manager}.value"), "value": MANAGER_ID}]));
+    let (result, _) = patch(ResourceType::User, &sub.to_string());
+    let expected = json!([{"op": "replace", "path": format!("{manager}.value"), "value": MANAGER_ID}]);
+    assert_eq!(result.unwrap(), operations(expected));
+}
+
+#[test]
+fn entra_manager_removal_with_or_without_a_value_is_one_remove() {
+    let expected = operations(json!([{"op": "remove", "path": format!("{ENTERPRISE}:manager")}]));
+    for body in [MANAGER_REMOVE, MANAGER_REMOVE_VALUE] {
+        let (result, kinds) = patch(ResourceType::User, body);
+        assert_eq!((result.unwrap(), kinds), (expected.clone(), vec![Normalisation::OpCase]), "{body}");
+    }
+    let bare = operations(json!([{"op": "Remove", "path": format!("{ENTERPRISE}:manager"), "value": MANAGER_ID}]));
+    assert_eq!(patch(ResourceType::User, &bare.to_string()).0.unwrap(), expected);
+    // `replace` with null is a removal too (RFC 7643 §2.5).
+    let null = operations(json!([{"op": "replace", "value": {format!("{ENTERPRISE}:manager"): null}}]));
+    assert_eq!(patch(ResourceType::User, &null.to_string()).0.unwrap(), expected);
+}

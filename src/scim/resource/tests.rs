@@ -253,3 +253,33 @@ fn read_only_attributes_are_dropped_not_forwarded() {
     );
     assert_eq!(changes.kinds(), [Normalisation::ReadOnlyDropped]);
 }
+
+const ENTRA_CREATE_USER_MANAGER: &str = include_str!("../../../tests/fixtures/entra/create-user-manager.json");
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+#[test]
+fn entra_manager_in_a_resource_is_the_rfc_complex_value() {
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    const ID: &str = "2819c223-7f76-453a-919d-413861904646";
+    let nested: Value = serde_json::from_str(ENTRA_CREATE_USER_MANAGER).unwrap();
+    let (prepared, changes) = prepare(users(), &nested);
+    let prepared = prepared.unwrap();
+    assert_eq!(prepared[ENTERPRISE], json!({"manager": {"value": ID}, "department": "R&D"}));
+    assert!(changes.kinds().contains(&Normalisation::ManagerShape), "{changes:?}");
+
+    let user = json!({"schemas": [USER_SCHEMA], "userName": "a"});
+    for (key, value) in [
+        (format!("{ENTERPRISE}:manager"), json!(ID)),
+        (format!("{ENTERPRISE}:manager"), json!([{"$ref": null, "value": ID}])),
+        (ENTERPRISE.to_string(), json!({"manager": ID})),
+        (ENTERPRISE.to_string(), json!({"manager": [{"value": ID}]})),
+    ] {
+        let mut body = user.clone();
+        body[&key] = value;
+        let (prepared, changes) = prepare(users(), &body);
+        let prepared = prepared.unwrap();
+        assert_eq!(prepared[ENTERPRISE], json!({"manager": {"value": ID}}), "{body}");
+        assert_eq!(prepared["schemas"], json!([USER_SCHEMA, ENTERPRISE]));
+        assert!(changes.kinds().contains(&Normalisation::ManagerShape), "{body}");
+    }
+}

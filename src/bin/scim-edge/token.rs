@@ -1,0 +1,120 @@
+//! `scim-edge token new`: a static client token and its configuration entry.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+use scim_edge::auth::sha256_hex;
+
+use crate::cli::TokenNewArgs;
+
+/// 32 random bytes: 256 bits, as many as the digest keeps.
+const TOKEN_BYTES: usize = 32;
+
+pub fn new(args: &TokenNewArgs) -> Result<ExitCode, String> {
+    check_name(&args.name)?;
+    let token = base64url(&random_bytes()?);
+    let entry = serde_json::json!({"name": args.name, "sha256": sha256_hex(token.as_bytes())});
+    if let Some(path) = &args.out {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        // Owner read and write only: the token is a credential.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(path)
+            .map_err(|e| format!("cannot create {} ({e}); choose a path that does not exist yet", path.display()))?;
+        file.write_all(format!("{token}\n").as_bytes())
+            .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+    }
+    if args.json {
+        let mut shown = serde_json::json!({"name": args.name, "entry": entry});
+        if args.out.is_none() {
+            shown["token"] = serde_json::Value::String(token);
+        }
+        println!("{shown}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &args.out {
+        Some(path) => println!(
+            "# token \"{}\" written to {} (mode 0600): enter it in Entra as the Secret Token.",
+            args.name,
+            path.display()
+        ),
+        None => {
+            println!("# token \"{}\": enter it in Entra as the Secret Token. It is shown only this once.", args.name);
+            println!("token: {token}");
+        }
+    }
+    println!("# the entry for \"tokens\" in the plugin configuration (the gateway keeps only the digest):");
+    println!("{entry}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rule the configuration applies to `tokens[].name` (src/config.rs).
+fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err("--name: 1 to 64 characters from A-Z a-z 0-9 - _ (it becomes part of metric names), e.g. --name entra-2027"
+            .into())
+    }
+}
+
+/// From the kernel's CSPRNG (`/dev/urandom` never blocks once the pool is initialised, which it
+/// is long before a shell runs).
+fn random_bytes() -> Result<[u8; TOKEN_BYTES], String> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot read the system's random source /dev/urandom ({e})"))?;
+    Ok(bytes)
+}
+
+/// Base64url without padding (RFC 4648 §5): token68 characters (RFC 6750 §2.1), safe in any
+/// header or form field.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_matches_rfc_4648_vectors() {
+        // RFC 4648 §10, padding removed, URL alphabet.
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64url(input.as_bytes()), expected);
+        }
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    }
+
+    #[test]
+    fn tokens_differ_and_are_token68() {
+        let a = base64url(&random_bytes().unwrap());
+        let b = base64url(&random_bytes().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43);
+        assert!(scim_edge::auth::is_token68(a.as_bytes()));
+    }
+}
