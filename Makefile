@@ -114,7 +114,7 @@ compliance: build venv
 # Not part of `make test`. docs/robustness.md has the measured figures.
 soak: build venv
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-	$(PY) tests/soak.py
+	$(PY) bench/soak.py
 
 # Performance (docs/performance.md): (a) Envoy routing straight to the upstream, (b) a minimal
 # token-check-and-callout wasm filter, (c) scim-edge, (d) scim-edge built with opt-level 2, side by

@@ -18,7 +18,7 @@ Omni-shaped answers, measured alone once so it is seen not to be the bottleneck)
   (d) (c) built for speed: Cargo's opt-level 2 (target/bench-speed), the same wasm-opt. What the
       size-for-speed trade of the shipped build costs, measured in the same rounds.
 
-Load: wrk (Debian's) with the soak's Entra-shaped mix (tests/soak/entra_mix.lua: creates with
+Load: wrk (Debian's) with the soak's Entra-shaped mix (bench/entra_mix.lua: creates with
 Entra's full body, PATCH in both forms, filtered GETs, group member add and removal) and the same
 synthetic pool of ids for all four. For each load point, BENCH_ROUNDS alternating rounds
 (a, b, c, d, a, b, c, d, ...) of BENCH_SECONDS each. Load points: BENCH_CONNECTIONS (closed loop,
@@ -52,14 +52,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "envoy"))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import local_stack as stack  # noqa: E402
 import soak  # noqa: E402  (the Lua pool format, Envoy stats/memory helpers, log trimming)
 import yaml  # noqa: E402
 
 RUN_DIR = ROOT / ".run" / "bench"
-MIX = ROOT / "tests" / "soak" / "entra_mix.lua"
+MIX = ROOT / "bench" / "entra_mix.lua"
 MODERATE_LUA = ROOT / "bench" / "moderate.lua"
 BENCH_TARGET = ROOT / "target" / "bench"
 MINIMAL_WASM = BENCH_TARGET / stack.FILTER_TARGET / "release" / "minimal_filter.wasm"

@@ -1,4 +1,4 @@
--- The Entra-shaped mix of tests/soak/entra_mix.lua at a moderate, bounded rate (bench/bench.py's
+-- The Entra-shaped mix of bench/entra_mix.lua at a moderate, bounded rate (bench/bench.py's
 -- "moderate load" rows): each connection waits BENCH_DELAY_MS before sending its next request
 -- (wrk's delay() hook), so the box is not saturated and latency is the path's own, not a queue's.
 -- wrk times a request from the moment it is written, so the wait is not counted in the latency.

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 import local_stack as stack
-from conftest import ROOT, plugin_with_profile, start_gateway, stop_gateway
-from upstream_recorder import UpstreamRecorder
+from support.gateways import ROOT, plugin_with_profile, start_gateway, stop_gateway
+from support.upstream_recorder import UpstreamRecorder
 
 FIXTURES = ROOT / "tests" / "fixtures" / "entra"
 

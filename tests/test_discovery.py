@@ -7,8 +7,8 @@ import requests
 from scim2_models import Context, ListResponse, ResourceType, Schema, ServiceProviderConfig
 
 import local_stack as stack
-from conftest import plugin_with_profile
-from upstream_recorder import UpstreamRecorder
+from support.gateways import plugin_with_profile
+from support.upstream_recorder import UpstreamRecorder
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

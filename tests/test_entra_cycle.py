@@ -18,9 +18,9 @@ import pytest
 import requests
 
 import local_stack as stack
-from conftest import plugin_with_profile, start_gateway, stop_gateway
-from test_gateway_e2e import AUTH, SCIM_JSON, assert_scim_error
-from upstream_recorder import UpstreamRecorder
+from support.gateways import plugin_with_profile, start_gateway, stop_gateway
+from support.scim import AUTH, SCIM_JSON, assert_scim_error
+from support.upstream_recorder import UpstreamRecorder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "entra"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"

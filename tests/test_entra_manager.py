@@ -19,10 +19,10 @@ import pytest
 import requests
 
 import local_stack as stack
-import omni_contract
-from conftest import plugin_with_profile, start_gateway, stop_gateway
-from test_gateway_e2e import AUTH, SCIM_JSON
-from upstream_recorder import UpstreamRecorder
+from support import omni_contract
+from support.gateways import plugin_with_profile, start_gateway, stop_gateway
+from support.scim import AUTH, SCIM_JSON
+from support.upstream_recorder import UpstreamRecorder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "entra"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -41,13 +41,13 @@ import pytest
 import requests
 import yaml
 
-import conftest
+from support import gateways
 import local_stack as stack
-from test_gateway_e2e import AUTH, ERROR_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, new_user
-from test_operations import VM_FAILURE_COUNTERS, VMS_CREATED, assert_vm_never_failed, edge, wasm_stats, with_plugin
-from upstream_recorder import UpstreamRecorder
+from support.scim import AUTH, ERROR_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, new_user
+from support.gateways import VM_FAILURE_COUNTERS, VMS_CREATED, assert_vm_never_failed, edge, wasm_stats, with_plugin
+from support.upstream_recorder import UpstreamRecorder
 
-ROOT = conftest.ROOT
+ROOT = gateways.ROOT
 FAULT_TARGET_DIR = ROOT / "target" / "fault-injection"
 FAULT_WASM = FAULT_TARGET_DIR / stack.FILTER_TARGET / "release" / "scim_edge.wasm"
 FAULT_HEADER = "x-scim-edge-fault"
@@ -278,7 +278,7 @@ class EcdsEdge:
             },
         }
         self.envoy = stack.start_envoy(config, self.admin_port, run_dir, name=name)
-        conftest._running_envoys.append(self.envoy)
+        gateways.running_envoys.append(self.envoy)
         self.origin = f"http://127.0.0.1:{self.listen}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
         self.base = self.origin + P
@@ -309,7 +309,7 @@ class EcdsEdge:
 
     def stop(self) -> None:
         self.envoy.stop()
-        conftest._running_envoys.remove(self.envoy)
+        gateways.running_envoys.remove(self.envoy)
 
 
 def test_a_new_token_set_is_loaded_without_a_restart_and_no_request_is_dropped(run_dir, recorder, shipped_plugin):
@@ -443,12 +443,12 @@ def fault_wasm() -> Path:
 
 @contextlib.contextmanager
 def edge_with_wasm(run_dir, name: str, recorder: UpstreamRecorder, wasm: Path, concurrency: int = 2):
-    gateway = conftest.start_gateway(run_dir, name, recorder.port, recorder, wasm=wasm, concurrency=concurrency)
+    gateway = gateways.start_gateway(run_dir, name, recorder.port, recorder, wasm=wasm, concurrency=concurrency)
     gateway.vms_created = wasm_stats(gateway)[VMS_CREATED]
     try:
         yield gateway
     finally:
-        conftest.stop_gateway(gateway)
+        gateways.stop_gateway(gateway)
 
 
 def test_the_shipped_build_has_no_fault_injection(run_dir, recorder, fault_wasm):

@@ -3,61 +3,13 @@ what reached the upstream."""
 
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.parse
 import uuid
 
 import requests
 
 import local_stack as stack
-
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
-AUTH = {"Authorization": f"Bearer {stack.CLIENT_TOKEN}"}
-SCIM_JSON = {**AUTH, "Content-Type": "application/scim+json"}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def new_user(name: str | None = None) -> dict:
-    """A user the shipped (omni) mapping forwards whole: Omni user names are email addresses and
-    Omni creates users with a displayName."""
-    return {"schemas": [USER_SCHEMA], "userName": name or unique("user") + "@example.com", "displayName": "A User"}
-
-
-def assert_scim_error(response: requests.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/scim+json"
-    body = response.json()
-    assert body["schemas"] == [ERROR_SCHEMA]
-    assert body["status"] == str(status)
-    assert body["detail"]
-    return body
-
-
-def eq_filter(attribute: str, value: str) -> str:
-    """`filter=<attribute> eq "<value>"`, percent-encoded."""
-    return "filter=" + urllib.parse.quote(f'{attribute} eq "{value}"', safe="")
-
-
-def raw_request(gateway, method: str, path: str, headers: dict | None = None) -> tuple[int, str]:
-    """A request with the path exactly as written (no client-side normalisation)."""
-    host, port = gateway.origin.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    connection.putrequest(method, path, skip_accept_encoding=True)
-    for name, value in (headers or {}).items():
-        connection.putheader(name, value)
-    connection.endheaders()
-    response = connection.getresponse()
-    body = response.read().decode()
-    connection.close()
-    return response.status, body
-
+from support.scim import AUTH, ERROR_SCHEMA, GROUP_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, assert_scim_error, eq_filter, new_user, raw_request, unique
 
 def test_user_lifecycle_through_the_gateway(gateway):
     mark = gateway.recorder.mark()
@@ -319,8 +271,8 @@ def test_the_filter_logs_one_line_per_request_without_secrets(gateway):
 def test_under_the_rfc_profile_discovery_is_answered_at_the_edge_and_search_reaches_the_upstream(
     gateway_factory, scim_upstream
 ):
-    from conftest import plugin_with_profile
-    from upstream_recorder import UpstreamRecorder
+    from support.gateways import plugin_with_profile
+    from support.upstream_recorder import UpstreamRecorder
 
     recorder = UpstreamRecorder(scim_upstream).start()
     gateway = gateway_factory("envoy-rfc", recorder.port, recorder, plugin_with_profile("rfc"))
@@ -389,7 +341,7 @@ def test_under_the_omni_profile_discovery_is_answered_at_the_edge_and_search_bec
 def test_every_request_the_shipped_gateway_forwarded_fits_omnis_contract(gateway):
     """Runs last in this module: everything the tests above made the shipped (omni) gateway send
     upstream is held to Omni's OpenAPI document."""
-    import omni_contract
+    from support import omni_contract
 
     forwarded = gateway.recorder.since(0)
     assert len(forwarded) > 20

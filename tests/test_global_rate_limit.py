@@ -20,9 +20,9 @@ import pytest
 import requests
 import yaml
 
-import conftest
+from support import gateways
 import local_stack as stack
-from upstream_recorder import UpstreamRecorder
+from support.upstream_recorder import UpstreamRecorder
 
 ROOT = stack.ROOT
 CONFIG = ROOT / "envoy" / "envoy.ratelimit.yaml"
@@ -226,16 +226,16 @@ class RateLimitedEdge:
         if without_wasm:  # what an ECDS update that loads no module leaves (tests/test_remote_loading.py)
             hcm(config)["http_filters"] = [f for f in hcm(config)["http_filters"] if f["name"] != "envoy.filters.http.wasm"]
         self.envoy = stack.start_envoy(config, self.admin_port, run_dir, name=name)
-        conftest._running_envoys.append(self.envoy)
+        gateways.running_envoys.append(self.envoy)
         self.origin = f"http://127.0.0.1:{self.listen}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
 
     def stat(self, name: str) -> int:
-        return conftest.admin_stat(self.admin, name)
+        return gateways.admin_stat(self.admin, name)
 
     def stop(self):
         self.envoy.stop()
-        conftest._running_envoys.remove(self.envoy)
+        gateways.running_envoys.remove(self.envoy)
 
 
 @pytest.fixture(scope="module")

@@ -48,9 +48,9 @@ import pytest
 import requests
 
 import local_stack as stack
-from test_gateway_e2e import AUTH, ERROR_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, new_user
-from test_operations import assert_vm_never_failed, edge, with_plugin
-from upstream_recorder import UpstreamRecorder
+from support.scim import AUTH, ERROR_SCHEMA, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, new_user
+from support.gateways import assert_vm_never_failed, edge, with_plugin
+from support.upstream_recorder import UpstreamRecorder
 
 TOKEN = stack.CLIENT_TOKEN
 BEARER = ("Authorization", f"Bearer {TOKEN}")

@@ -17,8 +17,7 @@ import h2.connection
 import h2.events
 
 import local_stack as stack
-
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+from support.scim import USER_SCHEMA
 
 
 def h2_request(origin: str, method: str, path: str, headers: list[tuple[str, str]], body: bytes | None,

@@ -20,11 +20,11 @@ import pytest
 import requests
 
 import local_stack as stack
-import omni_contract
-import omni_upstream
-from conftest import plugin_with_profile, start_gateway, stop_gateway
-from test_gateway_e2e import AUTH, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, GROUP_SCHEMA, assert_scim_error
-from upstream_recorder import UpstreamRecorder
+from support import omni_contract
+from support import omni_upstream
+from support.gateways import plugin_with_profile, start_gateway, stop_gateway
+from support.scim import AUTH, PATCH_SCHEMA, SCIM_JSON, USER_SCHEMA, GROUP_SCHEMA, assert_scim_error
+from support.upstream_recorder import UpstreamRecorder
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "entra"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -18,13 +18,11 @@ import uuid
 import pytest
 import requests
 
-import conftest
+from support import gateways
 import local_stack as stack
-from upstream_recorder import UpstreamRecorder
+from support.scim import AUTH, SCIM_JSON, USER_SCHEMA
+from support.upstream_recorder import UpstreamRecorder
 
-AUTH = {"Authorization": f"Bearer {stack.CLIENT_TOKEN}"}
-SCIM_JSON = {**AUTH, "Content-Type": "application/scim+json"}
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 # How much earlier than the budget allows a request may reach the upstream: the clocks of the
 # recorder and of Envoy, and the recorder's own scheduling.
 TOLERANCE_S = 0.15
@@ -38,7 +36,7 @@ def recorder(scim_upstream):
 
 
 def paced_plugin(**rate_limit) -> dict:
-    plugin = conftest.plugin_with_profile("omni")
+    plugin = gateways.plugin_with_profile("omni")
     plugin["rate_limit"] = {"requests_per_minute": 120, "burst": 5, **rate_limit}
     return plugin
 
@@ -80,7 +78,7 @@ def assert_within_budget(arrivals: list[float], burst_size: int, interval_s: flo
 
 
 def test_a_burst_of_creates_is_paced_to_the_budget_and_none_is_refused(run_dir, recorder):
-    gw = conftest.start_gateway(run_dir, "envoy-paced", recorder.port, recorder, paced_plugin())
+    gw = gateways.start_gateway(run_dir, "envoy-paced", recorder.port, recorder, paced_plugin())
     try:
         mark = recorder.mark()
         results = burst(gw, 20)
@@ -102,12 +100,12 @@ def test_a_burst_of_creates_is_paced_to_the_budget_and_none_is_refused(run_dir, 
         print(f"\npaced: 20 creates, upstream span {span:.2f} s (budget: 5 at once, then 2/s); "
               f"waits {min(waits)}-{max(waits)} ms")
     finally:
-        conftest.stop_gateway(gw)
+        gateways.stop_gateway(gw)
 
 
 def test_past_the_bounds_the_answer_is_429_with_retry_after(run_dir, recorder):
     # At most 2 s of waiting: with 5 at once and 2 a second, 4 more fit; the rest are refused.
-    gw = conftest.start_gateway(run_dir, "envoy-paced-bounds", recorder.port, recorder,
+    gw = gateways.start_gateway(run_dir, "envoy-paced-bounds", recorder.port, recorder,
                                 paced_plugin(max_wait_ms=2000))
     try:
         mark = recorder.mark()
@@ -123,11 +121,11 @@ def test_past_the_bounds_the_answer_is_429_with_retry_after(run_dir, recorder):
         assert_within_budget(arrival_times(recorder, mark), burst_size=5, interval_s=0.5)
         assert gw.counter("paced.refused.max_wait") == len(refused)
     finally:
-        conftest.stop_gateway(gw)
+        gateways.stop_gateway(gw)
 
 
 def test_a_client_that_leaves_while_waiting_sends_nothing_upstream(run_dir, recorder):
-    gw = conftest.start_gateway(run_dir, "envoy-paced-gone", recorder.port, recorder,
+    gw = gateways.start_gateway(run_dir, "envoy-paced-gone", recorder.port, recorder,
                                 paced_plugin(requests_per_minute=60, burst=1), concurrency=1)
     try:
         url = f"{gw.base}/Users?count=1"
@@ -149,4 +147,4 @@ def test_a_client_that_leaves_while_waiting_sends_nothing_upstream(run_dir, reco
         assert requests.get(url, headers=AUTH, timeout=10).status_code == 200
         assert [r.path for r in recorder.since(mark)] == ["/v2/Users?count=1"]
     finally:
-        conftest.stop_gateway(gw)
+        gateways.stop_gateway(gw)

@@ -22,9 +22,9 @@ import pytest
 import requests
 import yaml
 
-import conftest
+from support import gateways
 import local_stack as stack
-from upstream_recorder import UpstreamRecorder
+from support.upstream_recorder import UpstreamRecorder
 
 P = stack.SCIM_PREFIX
 AUTH = {"Authorization": f"Bearer {stack.CLIENT_TOKEN}"}
@@ -115,7 +115,7 @@ class RemoteEdge:
         else:
             hcm["http_filters"][index]["typed_config"] = self.wasm
         self.envoy = stack.start_envoy(config, self.admin_port, run_dir, name=name)
-        conftest._running_envoys.append(self.envoy)
+        gateways.running_envoys.append(self.envoy)
         self.origin = f"http://127.0.0.1:{self.listen}"
         self.admin = f"http://127.0.0.1:{self.admin_port}"
 
@@ -132,11 +132,11 @@ class RemoteEdge:
         os.replace(staged, self.path)
 
     def stat(self, name: str) -> int:
-        return conftest.admin_stat(self.admin, name)
+        return gateways.admin_stat(self.admin, name)
 
     def stop(self) -> None:
         self.envoy.stop()
-        conftest._running_envoys.remove(self.envoy)
+        gateways.running_envoys.remove(self.envoy)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 import local_stack as stack
-from test_gateway_e2e import AUTH, assert_scim_error, new_user
-from upstream_recorder import UpstreamRecorder
+from support.scim import AUTH, assert_scim_error, new_user
+from support.upstream_recorder import UpstreamRecorder
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_a_huge_retry_after_blocks_only_as_long_as_configured(gateway_factory, s
     ],
 )
 def test_urls_are_built_on_the_configured_public_base(gateway, forged):
-    from test_gateway_e2e import SCIM_JSON, new_user
+    from support.scim import SCIM_JSON
 
     created = requests.post(f"{gateway.base}/Users", headers={**SCIM_JSON, **forged}, json=new_user())
     assert created.status_code == 201, created.text

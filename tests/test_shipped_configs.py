@@ -157,7 +157,7 @@ def test_the_vm_is_held_to_its_capability_list(run_dir, scim_upstream):
     (`capability_restriction_config`); every other test runs under that list, so it is complete.
     This one shows Envoy enforces it: the same gateway without `proxy_http_call` on the list
     cannot start a callout, so a SCIM request gets the filter's 503 and the upstream gets nothing."""
-    from upstream_recorder import UpstreamRecorder
+    from support.upstream_recorder import UpstreamRecorder
 
     recorder = UpstreamRecorder(scim_upstream).start()
     listen, admin = stack.free_port(), stack.free_port()

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import conftest
+from support import gateways
 import local_stack as stack
-from upstream_recorder import UpstreamRecorder
+from support.upstream_recorder import UpstreamRecorder
 
 ROOT = stack.ROOT
 TLS_CONFIG = ROOT / "envoy" / "envoy.tls.yaml"
@@ -105,12 +105,12 @@ class TlsEdge:
                 principals.append({"direct_remote_ip": {"address_prefix": address, "prefix_len": int(length)}})
             rbac(config)["typed_config"]["rules"]["policies"]["azure_active_directory"]["principals"] = principals
         self.envoy = stack.start_envoy(config, self.admin_port, run_dir, name=name)
-        conftest._running_envoys.append(self.envoy)
+        gateways.running_envoys.append(self.envoy)
         self.recorder = recorder
 
     def stop(self) -> None:
         self.envoy.stop()
-        conftest._running_envoys.remove(self.envoy)
+        gateways.running_envoys.remove(self.envoy)
 
     def request(self, context: ssl.SSLContext, method: str, path: str, headers: dict | None = None):
         connection = http.client.HTTPSConnection("127.0.0.1", self.listen, context=context, timeout=10)

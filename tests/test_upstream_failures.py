@@ -9,8 +9,8 @@ import pytest
 import requests
 
 import local_stack as stack
-from test_gateway_e2e import AUTH, SCIM_JSON, assert_scim_error, new_user
-from upstream_recorder import UpstreamRecorder
+from support.scim import AUTH, SCIM_JSON, assert_scim_error, new_user
+from support.upstream_recorder import UpstreamRecorder
 
 
 @pytest.fixture

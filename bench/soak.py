@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make soak`: Entra-shaped load through Envoy + scim-edge for SOAK_SECONDS (default 600) with wrk.
 
-    .venv/bin/python tests/soak.py            # SOAK_SECONDS, SOAK_CONNECTIONS, SOAK_THREADS
+    .venv/bin/python bench/soak.py            # SOAK_SECONDS, SOAK_CONNECTIONS, SOAK_THREADS
 
 What runs (everything on 127.0.0.1, every process started here is stopped here):
 - the upstream: a small SCIM stand-in (`soak.py --upstream PORT`, below): asyncio, Omni-shaped
@@ -14,7 +14,7 @@ What runs (everything on 127.0.0.1, every process started here is stopped here):
   burst 1000000), so the budget's token bucket (shared data, CAS) still runs on every request but
   never runs dry: a 429 is an unexpected status here.
 - a warm-up that creates SOAK_WARMUP_USERS users and SOAK_WARMUP_GROUPS groups through the edge,
-- wrk (Debian's) with tests/soak/entra_mix.lua for the duration (`--latency`),
+- wrk (Debian's) with bench/entra_mix.lua for the duration (`--latency`),
 - a sampler: Envoy's /memory (allocated, heap_size) and the Envoy process' RSS every 10 s.
 
 It writes .run/soak/summary.json and .run/soak/summary.md, prints the markdown, and exits 1 when a
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "envoy"))
 
 RUN_DIR = ROOT / ".run" / "soak"
-LUA = ROOT / "tests" / "soak" / "entra_mix.lua"
+LUA = ROOT / "bench" / "entra_mix.lua"
 EXPECTED_STATUSES = {200, 201, 204}
 SAMPLE_EVERY = 10.0
 # Memory growth allowed over the second half of the run (least-squares slope). 10 minutes of a

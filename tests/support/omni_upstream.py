@@ -41,7 +41,7 @@ def main() -> None:
 def start(port: int, run_dir: Path, name: str = "omni-upstream"):
     """The Omni-like upstream on 127.0.0.1:<port>, accepting only the gateway's own credential, as a
     local_stack.Service (stop it with .stop())."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "envoy"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "envoy"))
     import local_stack as stack
 
     service = stack.Service(

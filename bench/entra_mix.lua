@@ -1,4 +1,4 @@
--- Entra-shaped SCIM traffic for wrk (tests/soak.py runs it; `make soak`).
+-- Entra-shaped SCIM traffic for wrk (bench/soak.py runs it; `make soak`).
 --
 -- Each request is drawn from a weighted mix of what Microsoft Entra ID sends during provisioning
 -- cycles, in both its default form and its aadOptscim062020 form (tests/fixtures/entra):

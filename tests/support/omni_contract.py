@@ -41,7 +41,7 @@ from openapi_core.templating.paths.exceptions import PathError
 from openapi_core.templating.paths.finders import APICallPathFinder
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-DOCUMENT = Path(__file__).resolve().parent / "fixtures" / "omni" / "omni-scim-openapi.json"
+DOCUMENT = Path(__file__).resolve().parent.parent / "fixtures" / "omni" / "omni-scim-openapi.json"
 UPSTREAM_BASE = "/v2"  # scim2-server's SCIM base in the tests (plugin upstream.base_path)
 OMNI_BASE = "/api/scim/v2"  # the document's
 OMNI_ORIGIN = "https://acme.omniapp.co"  # any host: the document names no servers
