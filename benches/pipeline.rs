@@ -239,9 +239,12 @@ impl Host for BenchHost {
 
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
         self.call();
+        // As Envoy's shared data: a missing key is created whatever the CAS.
         let current = self.shared.get(key).map(|(_, c)| *c);
-        if cas.is_some() && cas != current {
-            return SharedWrite::Conflict;
+        if let (Some(cas), Some(current)) = (cas, current) {
+            if cas != current {
+                return SharedWrite::Conflict;
+            }
         }
         match self.shared.get_mut(key) {
             Some(entry) => {

@@ -104,11 +104,13 @@ def render(
             address["socket_address"].update(address=upstream_host, port_value=upstream_port)
     wasm_config = wasm_filter(config)
     wasm_config["vm_config"]["code"]["local"]["filename"] = str(wasm)
-    if plugin is not None or profile is not None:
-        plugin = copy.deepcopy(plugin) if plugin is not None else plugin_config(config)
-        if profile is not None:
-            plugin.setdefault("mapping", {})["profile"] = profile
-        wasm_config["configuration"]["value"] = json.dumps(plugin, indent=2)
+    plugin = copy.deepcopy(plugin) if plugin is not None else plugin_config(config)
+    if profile is not None:
+        plugin.setdefault("mapping", {})["profile"] = profile
+    if "public_base_url" in plugin:
+        # The URLs the edge hands out name the listener this stack really has.
+        plugin["public_base_url"] = f"http://127.0.0.1:{listen_port}{SCIM_PREFIX}"
+    wasm_config["configuration"]["value"] = json.dumps(plugin, indent=2)
     return config
 
 

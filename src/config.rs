@@ -18,7 +18,7 @@ use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
 use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
 use crate::scim::value::parse_json;
-use crate::upstream::Upstream;
+use crate::upstream::{PublicBase, Upstream};
 
 pub const CONFIG_VERSION: u64 = 1;
 pub const DEFAULT_SCIM_PREFIX: &str = "/api/scim/v2";
@@ -42,6 +42,9 @@ pub struct Config {
     pub oauth: Option<OAuth>,
     /// Entra's own JWT, verified by `jwt_authn` (src/entra.rs), when configured.
     pub entra_jwt: Option<EntraJwt>,
+    /// The SCIM base URL clients are given (`public_base_url`): every URL the edge hands out is
+    /// built on it. Without one the edge hands out no URLs.
+    pub public_base: PublicBase,
 }
 
 /// A configuration error: which field, and why.
@@ -88,6 +91,7 @@ impl Config {
             "rate_limit",
             "oauth",
             "entra_jwt",
+            "public_base_url",
         ])?;
 
         match root.integer("version")? {
@@ -112,6 +116,10 @@ impl Config {
             mapping: mapping(&root)?,
             oauth: OAuth::from_config(&root, &scim_prefix, env)?,
             entra_jwt: EntraJwt::from_config(&root)?,
+            public_base: match root.string("public_base_url")? {
+                Some(url) => PublicBase::parse(url).map_err(|r| error("public_base_url", r))?,
+                None => PublicBase::default(),
+            },
             scim_prefix,
         })
     }
@@ -167,6 +175,7 @@ fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
         "bearer_token",
         "bearer_token_env",
         "max_response_bytes",
+        "max_retry_after_s",
     ])?;
     let cluster = fields.required_string("cluster")?;
     if cluster.is_empty() {
@@ -184,6 +193,9 @@ fn upstream(root: &Fields, env: EnvLookup) -> Result<Upstream, ConfigError> {
     if let Some(max) = fields.integer_in("max_response_bytes", 1024..=64 * 1024 * 1024)? {
         upstream.max_response_bytes =
             usize::try_from(max).map_err(|_| fields.error("max_response_bytes", "too large"))?;
+    }
+    if let Some(max) = fields.integer_in("max_retry_after_s", 1..=86_400)? {
+        upstream.max_retry_after_s = max;
     }
     Ok(upstream)
 }
@@ -659,6 +671,18 @@ mod tests {
         let shown = Config::from_json(b"{\"version\": 1, \"tokens\": [\"hunter2\"", &no_env).unwrap_err().to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.starts_with("(configuration): not valid JSON"), "{shown}");
+    }
+
+    #[test]
+    fn the_public_base_url_is_configured_or_absent() {
+        assert_eq!(compile(&valid()).unwrap().public_base, PublicBase(None));
+        let mut value = valid();
+        value["public_base_url"] = json!("https://scim.example.com/api/scim/v2");
+        assert_eq!(compile(&value).unwrap().public_base.0.as_deref(), Some("https://scim.example.com/api/scim/v2"));
+        for bad in [json!("scim.example.com"), json!("https://scim.example.com/api/scim/v2/"), json!(7)] {
+            value["public_base_url"] = bad;
+            assert_eq!(field_error(&value), "public_base_url");
+        }
     }
 
     #[test]

@@ -178,9 +178,13 @@ impl Host for RecordingHost {
     }
 
     fn shared_set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
+        // As Envoy's shared data: a missing key is created whatever the CAS; an existing one is
+        // written when the CAS is none or matches.
         let current = self.shared.get(key).map(|(_, cas)| *cas);
-        if cas.is_some() && cas != current {
-            return SharedWrite::Conflict;
+        if let (Some(cas), Some(current)) = (cas, current) {
+            if cas != current {
+                return SharedWrite::Conflict;
+            }
         }
         self.shared.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0).wrapping_add(1)));
         SharedWrite::Stored

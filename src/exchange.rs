@@ -75,6 +75,10 @@ pub enum SharedWrite {
 /// How many times a budget update is retried when other workers keep winning the CAS race.
 const BUDGET_ATTEMPTS: usize = 16;
 
+/// The CAS a new budget is written with: one no stored entry carries (the host hands them out
+/// from 1 upwards, one per write), so the write creates the key or conflicts with whoever did.
+const CREATE_CAS: u32 = u32::MAX;
+
 /// What to tell the proxy after a callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -293,8 +297,10 @@ impl Exchange {
         };
         self.outline.upstream_status = reply.status;
         let policy = flight.resource_type.map(|rt| self.config.mapping.policy(rt)).filter(|p| !p.strips_nothing);
-        match relay(reply, &self.config.upstream, &flight.public, policy, &flight.projection) {
+        let upstream = &self.config.upstream;
+        match relay(reply, upstream, &flight.public, flight.resource_type, policy, &flight.projection) {
             Ok(mut response) => {
+                self.bound_retry_after(host, &mut response);
                 if response.status == 429 {
                     self.upstream_throttled(host, &mut response);
                 } else if response.status >= 500 {
@@ -306,50 +312,98 @@ impl Exchange {
         }
     }
 
-    /// The upstream answered 429: the budget stops until its `Retry-After` (60 s, Omni's window,
-    /// when it gives none or an HTTP date), and the client is told when to retry.
+    /// The upstream answered 429: the budget stops until its `Retry-After` (bounded: see
+    /// [`crate::retry_after`]), and the client is told when to retry.
     fn upstream_throttled(&mut self, host: &mut dyn Host, response: &mut Response) {
-        let retry_after_s = response.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(60);
-        if response.header("retry-after").is_none() {
-            response.headers.push(("retry-after".to_string(), retry_after_s.to_string()));
-        }
+        let retry_after_s = match response.header("retry-after").and_then(|v| v.parse::<u64>().ok()) {
+            Some(bounded) => bounded,
+            None => {
+                let wait = crate::retry_after::retry_after_seconds(None, None, self.config.upstream.max_retry_after_s);
+                response.headers.push(("retry-after".to_string(), wait.to_string()));
+                wait
+            }
+        };
         let (Some(limit), Some(now_ms)) = (self.config.rate_limit, now_ms(host)) else {
             return;
         };
-        let key = self.config.upstream.budget_key();
-        for _ in 0..BUDGET_ATTEMPTS {
-            let (stored, cas) = host.shared_get(key);
-            let bucket = limit.back_off(stored.as_deref().and_then(Bucket::decode), now_ms, retry_after_s);
-            if host.shared_set(key, &bucket.encode(), cas) != SharedWrite::Conflict {
-                return;
+        let max_block_ms = self.config.upstream.max_retry_after_s.saturating_mul(1000);
+        let updated = self
+            .update_budget(host, now_ms, max_block_ms, |bucket| (limit.back_off(bucket, now_ms, retry_after_s), ()));
+        if updated.is_none() {
+            log::warn!("scim-edge ctx={}: the upstream's 429 could not be stored in the budget", self.context_id);
+        }
+    }
+
+    /// Rewrites the upstream's `Retry-After`, in whatever form it came, as delta-seconds within
+    /// `upstream.max_retry_after_s` (RFC 9110 §10.2.3).
+    fn bound_retry_after(&self, host: &dyn Host, response: &mut Response) {
+        let now_s = host.now().map(|t| t.as_secs());
+        let max = self.config.upstream.max_retry_after_s;
+        for (name, value) in response.headers.iter_mut() {
+            if name == "retry-after" {
+                *value = crate::retry_after::retry_after_seconds(Some(value), now_s, max).to_string();
             }
         }
     }
 
     /// Draws one request from the upstream's budget (shared by every worker through the host's
-    /// compare-and-swap). When shared data cannot be read or written the request goes through:
-    /// the budget protects the upstream's quota, not access, and the upstream's own 429 still
-    /// reaches the client.
+    /// compare-and-swap). Fails closed: when the budget cannot be read or written, or other
+    /// workers keep winning the race, the request is refused (429, retry after a second) rather
+    /// than sent past a budget nobody could check.
     fn draw_budget(&mut self, host: &mut dyn Host, limit: &RateLimit, now: Option<Duration>) -> Decision {
         let Some(now_ms) = now.and_then(|t| u64::try_from(t.as_millis()).ok()) else {
-            return Decision::Allow;
+            log::warn!("scim-edge ctx={}: no clock for the request budget", self.context_id);
+            return Decision::Deny { retry_after_s: 1 };
         };
-        let key = self.config.upstream.budget_key();
-        let mut decision = Decision::Allow;
-        for _ in 0..BUDGET_ATTEMPTS {
-            let (stored, cas) = host.shared_get(key);
-            let (bucket, taken) = limit.take(stored.as_deref().and_then(Bucket::decode), now_ms);
-            decision = taken;
-            match host.shared_set(key, &bucket.encode(), cas) {
-                SharedWrite::Stored => return decision,
-                SharedWrite::Conflict => continue,
-                SharedWrite::Failed => {
-                    log::warn!("scim-edge ctx={}: the request budget is unavailable (shared data)", self.context_id);
-                    return Decision::Allow;
-                }
+        let max_block_ms = self.config.upstream.max_retry_after_s.saturating_mul(1000);
+        match self.update_budget(host, now_ms, max_block_ms, |bucket| limit.take(bucket, now_ms)) {
+            Some(decision) => decision,
+            None => {
+                log::warn!("scim-edge ctx={}: the request budget is unavailable (shared data)", self.context_id);
+                Decision::Deny { retry_after_s: 1 }
             }
         }
-        decision
+    }
+
+    /// One compare-and-swap update of the budget in shared data: `change` gets the stored bucket
+    /// (`None` when there is none yet) and returns the bucket to store. `None` when no update
+    /// could be stored within [`BUDGET_ATTEMPTS`].
+    ///
+    /// Every write is conditional. The host creates a missing key whatever CAS it is given, but
+    /// rejects a CAS that does not match an existing key: writing a new bucket with a CAS no
+    /// entry carries ([`CREATE_CAS`]) creates it or, if another worker created it first (or the
+    /// read failed and read as missing), conflicts and is retried on what is there. A stored
+    /// value that is not a bucket counts as an empty one (it refills at the rate), never a full
+    /// one. A block longer than `max_block_ms` (stored before the bound was configured) is cut.
+    fn update_budget<T>(
+        &mut self,
+        host: &mut dyn Host,
+        now_ms: u64,
+        max_block_ms: u64,
+        mut change: impl FnMut(Option<Bucket>) -> (Bucket, T),
+    ) -> Option<T> {
+        let key = self.config.upstream.budget_key();
+        for _ in 0..BUDGET_ATTEMPTS {
+            let (bucket, cas) = match host.shared_get(key) {
+                (None, _) => (None, CREATE_CAS),
+                (Some(bytes), Some(cas)) => {
+                    let empty = Bucket { milli_tokens: 0, updated_ms: now_ms, blocked_until_ms: 0 };
+                    let mut bucket = Bucket::decode(&bytes).unwrap_or(empty);
+                    bucket.blocked_until_ms = bucket.blocked_until_ms.min(now_ms.saturating_add(max_block_ms));
+                    bucket.updated_ms = bucket.updated_ms.min(now_ms.saturating_add(max_block_ms));
+                    (Some(bucket), cas)
+                }
+                // A value without a CAS cannot be updated safely.
+                (Some(_), None) => return None,
+            };
+            let (next, outcome) = change(bucket);
+            match host.shared_set(key, &next.encode(), Some(cas)) {
+                SharedWrite::Stored => return Some(outcome),
+                SharedWrite::Conflict => continue,
+                SharedWrite::Failed => return None,
+            }
+        }
+        None
     }
 
     /// Authentication, then routing, then the checks that need only the headers.
@@ -372,11 +426,25 @@ impl Exchange {
         self.outline.endpoint = route.endpoint.label();
         host.count(Counter::Endpoint(route.endpoint.label(), route.method.as_str()));
         let mut changes = Changes::default();
-        if config.mapping.users.is_omni() && route.endpoint == Endpoint::Search(None) {
-            return Err(ScimError::new(
-                501,
-                format!("/{} is not part of Omni's SCIM API, which this gateway forwards to", route.endpoint.label()),
-            ));
+        if route.endpoint == Endpoint::Search(None) {
+            let mapping = &config.mapping;
+            if mapping.users.is_omni() {
+                return Err(ScimError::new(
+                    501,
+                    format!(
+                        "/{} is not part of Omni's SCIM API, which this gateway forwards to",
+                        route.endpoint.label()
+                    ),
+                ));
+            }
+            // Its answer mixes resource types, each stripped by its own mapping: rather than trust
+            // each resource to say what it is, a root search is not served when either strips.
+            if !(mapping.users.strips_nothing && mapping.groups.strips_nothing) {
+                return Err(ScimError::new(
+                    501,
+                    "/.search is not served while the mapping removes attributes: search /Users/.search or /Groups/.search",
+                ));
+            }
         }
         let (query, projection) = canonical_query(&config, &route, &mut changes)?;
         let matches_nothing = query.is_none();
@@ -398,11 +466,8 @@ impl Exchange {
                 forwarded.push((name.to_string(), value));
             }
         }
-        let public = PublicBase::new(
-            header_text(host, "x-forwarded-proto").or_else(|| header_text(host, ":scheme")).as_deref(),
-            header_text(host, ":authority").as_deref(),
-            &config.scim_prefix,
-        );
+        // Never from :authority or X-Forwarded-*: the client chooses those.
+        let public = config.public_base.clone();
         Ok(Pending { route, forwarded, public, changes, matches_nothing, projection })
     }
 

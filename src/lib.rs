@@ -27,6 +27,7 @@ pub mod mapping;
 pub mod metrics;
 pub mod oauth;
 pub mod ratelimit;
+pub mod retry_after;
 pub mod route;
 pub mod scim;
 pub mod scim_error;

@@ -232,7 +232,14 @@ impl Policy {
             }
             keep
         };
+        let selected = !query.attributes.is_empty();
         retain_strings(&mut query.attributes, &mut keep_path);
+        if selected && query.attributes.is_empty() {
+            // Every attribute asked for is unmapped: RFC 7644 §3.9 still returns only the ones
+            // asked for plus `id` (and the edge keeps `schemas` and `meta`), never the whole
+            // resource that an empty `attributes` would mean.
+            query.attributes.push("id".to_string());
+        }
         retain_strings(&mut query.excluded_attributes, &mut keep_path);
         if query.sort_by.as_ref().is_some_and(|path| !keep_path(path)) {
             query.sort_by = None;

@@ -221,6 +221,11 @@ pub fn is_resource_id(id: &str) -> bool {
     if id.is_empty() || id == "." || id == ".." || id.len() > 1024 {
         return false;
     }
+    // A dot segment written with escapes (`%2e`, `.%2E`) is one too (RFC 3986 §2.3, §6.2.2.2).
+    let unescaped = id.replace("%2e", ".").replace("%2E", ".");
+    if unescaped == "." || unescaped == ".." {
+        return false;
+    }
     let bytes = id.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
@@ -330,7 +335,10 @@ mod tests {
         assert!(is_resource_id("2819c223-7f76-453a-919d-413861904646"));
         assert!(is_resource_id("user%40example.com"));
         assert!(is_resource_id("a:b@c"));
-        for bad in ["", ".", "..", "a%2Fb", "a%2fb", "a%5Cb", "a%00", "a%zz", "a%2", "a;b", "a b", "a\"b", "a\\b"] {
+        for bad in [
+            "", ".", "..", "%2e", "%2E%2e", ".%2e", "%2e.", "a%2Fb", "a%2fb", "a%5Cb", "a%00", "a%zz", "a%2", "a;b",
+            "a b", "a\"b", "a\\b",
+        ] {
             assert!(!is_resource_id(bad), "{bad}");
         }
         assert!(!is_resource_id(&"a".repeat(1025)));

@@ -9,6 +9,29 @@ use crate::http::{Response, SCIM_MEDIA_TYPE};
 
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
+/// Most characters of client (or upstream) text an error detail shows.
+pub const SHOWN_CHARS: usize = 100;
+
+/// Text that did not come from the gateway (a member name, a path, a parameter, an upstream's
+/// `detail`) as an error detail may show it: at most [`SHOWN_CHARS`] characters, then `…`, and
+/// control characters as U+FFFD. Every echo of such text in a detail goes through here.
+pub fn shown(text: &str) -> String {
+    shown_within(text, SHOWN_CHARS)
+}
+
+/// [`shown`] with another bound.
+pub fn shown_within(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4 + 3));
+    for (count, c) in text.chars().enumerate() {
+        if count == max_chars {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { char::REPLACEMENT_CHARACTER } else { c });
+    }
+    out
+}
+
 /// The `scimType` keywords of RFC 7644 §3.12, Table 9.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScimType {
@@ -25,6 +48,24 @@ pub enum ScimType {
 }
 
 impl ScimType {
+    pub const ALL: [ScimType; 10] = [
+        ScimType::InvalidFilter,
+        ScimType::TooMany,
+        ScimType::Uniqueness,
+        ScimType::Mutability,
+        ScimType::InvalidSyntax,
+        ScimType::InvalidPath,
+        ScimType::NoTarget,
+        ScimType::InvalidValue,
+        ScimType::InvalidVers,
+        ScimType::Sensitive,
+    ];
+
+    /// The keyword, if `text` is one of RFC 7644's.
+    pub fn parse(text: &str) -> Option<ScimType> {
+        ScimType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ScimType::InvalidFilter => "invalidFilter",
@@ -108,6 +149,17 @@ mod tests {
                 "detail": "the body is not \"JSON\"",
             })
         );
+    }
+
+    #[test]
+    fn shown_text_is_bounded_and_has_no_control_characters() {
+        assert_eq!(shown("userName"), "userName");
+        assert_eq!(shown(&"x".repeat(300)).chars().count(), SHOWN_CHARS + 1);
+        assert!(shown(&"x".repeat(300)).ends_with('…'));
+        assert_eq!(shown("a\u{0}b\nc\u{7f}"), "a\u{fffd}b\u{fffd}c\u{fffd}");
+        assert_eq!(shown_within("élan", 2), "él…");
+        assert_eq!(ScimType::parse("uniqueness"), Some(ScimType::Uniqueness));
+        assert_eq!(ScimType::parse("Uniqueness"), None);
     }
 
     #[test]

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use crate::http::{is_scim_json, Response, SCIM_MEDIA_TYPE};
 use crate::mapping::{Policy, Projection};
-use crate::route::Route;
+use crate::route::{is_resource_id, ResourceType, Route};
 use crate::scim::value::parse_json;
-use crate::scim_error::ScimError;
+use crate::scim_error::{shown_within, ScimError, ScimType, ERROR_SCHEMA};
 
 /// Client request headers forwarded upstream as they are (RFC 7644 §3.14 versioning, tracing).
 pub const FORWARDED_REQUEST_HEADERS: &[&str] = &["if-match", "if-none-match", "x-request-id"];
@@ -43,10 +43,11 @@ pub struct Upstream {
     authorization: String,
     /// Largest response body relayed; larger ones are a 502.
     pub max_response_bytes: usize,
+    /// Longest wait the edge accepts from an upstream `Retry-After`, for the relayed header and the
+    /// budget's back-off alike.
+    pub max_retry_after_s: u64,
     /// Shared-data key of this credential's request budget (see [`Upstream::budget_key`]).
     budget_key: String,
-    /// `://{authority}{base_path}`: how the upstream's own URLs show in its bodies.
-    url_marker: String,
 }
 
 impl fmt::Debug for Upstream {
@@ -100,8 +101,8 @@ impl Upstream {
             timeout,
             authorization: format!("Bearer {bearer_token}"),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_retry_after_s: crate::retry_after::DEFAULT_MAX_RETRY_AFTER_S,
             budget_key: budget_key(cluster, bearer_token),
-            url_marker: format!("://{authority}{base_path}"),
         }
     }
 
@@ -220,22 +221,44 @@ impl UpstreamFailure {
     }
 }
 
-/// The client-facing SCIM base URL, for rewriting `Location` headers: `https://edge.example/api/scim/v2`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The client-facing SCIM base URL, `https://edge.example/api/scim/v2`: the Tenant URL Entra is
+/// given, from the configuration (`public_base_url`), never from the request, so no client-chosen
+/// `Host` ends up in a `Location` or `meta.location`. `None` when none is configured: the edge
+/// then gives no URLs at all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PublicBase(pub Option<String>);
 
 impl PublicBase {
-    /// From the request's scheme (`X-Forwarded-Proto`, which Envoy sets at the edge, else
-    /// `:scheme`) and `:authority`. An authority that is not `host[:port]` gives no base, and
-    /// `Location` headers are then dropped rather than echo it.
+    /// An `http` or `https` URL with a `host[:port]` authority and a path of plain segments (or
+    /// none), no trailing slash, query, fragment or user info.
+    pub fn parse(url: &str) -> Result<PublicBase, &'static str> {
+        const EXPECTED: &str =
+            "expected http(s)://host[:port]/path, the SCIM base URL clients are given (no trailing slash, query or user info)";
+        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or(EXPECTED)?;
+        let (authority, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+        let authority_ok =
+            !authority.is_empty() && authority.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+        let path_ok = path.is_empty()
+            || path.strip_prefix('/').is_some_and(|segments| {
+                segments.split('/').all(|s| {
+                    !s.is_empty()
+                        && s != "."
+                        && s != ".."
+                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                })
+            });
+        if authority_ok && path_ok {
+            Ok(PublicBase(Some(url.to_string())))
+        } else {
+            Err(EXPECTED)
+        }
+    }
+
+    /// For tests: the base a client at `scheme://authority` would be given.
+    #[cfg(test)]
     pub fn new(scheme: Option<&str>, authority: Option<&str>, scim_prefix: &str) -> Self {
-        let scheme = match scheme {
-            Some(s) if s.eq_ignore_ascii_case("http") => "http",
-            _ => "https",
-        };
-        let authority = authority
-            .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b)));
-        PublicBase(authority.map(|a| format!("{scheme}://{a}{scim_prefix}")))
+        let scheme = scheme.unwrap_or("https");
+        authority.and_then(|a| PublicBase::parse(&format!("{scheme}://{a}{scim_prefix}")).ok()).unwrap_or_default()
     }
 }
 
@@ -247,6 +270,7 @@ pub fn relay(
     reply: UpstreamReply,
     upstream: &Upstream,
     public: &PublicBase,
+    resource_type: Option<ResourceType>,
     policy: Option<&Policy>,
     projection: &Projection,
 ) -> Result<Response, UpstreamFailure> {
@@ -283,7 +307,12 @@ pub fn relay(
         return Err(UpstreamFailure::Malformed);
     } else {
         headers.push(("content-type".to_string(), SCIM_MEDIA_TYPE.to_string()));
-        rewrite_body(reply.body, upstream, public, strip, projection).ok_or(UpstreamFailure::Malformed)?
+        if success {
+            rewrite_body(reply.body, upstream, public, resource_type, strip, projection)
+        } else {
+            error_body(status, &reply.body)
+        }
+        .ok_or(UpstreamFailure::Malformed)?
     };
     for (name, value) in reply.headers {
         if name == "location" || name == "content-location" {
@@ -295,6 +324,28 @@ pub fn relay(
         }
     }
     Ok(Response { status, headers, body })
+}
+
+/// Most characters of an upstream error's `detail` relayed.
+pub const UPSTREAM_DETAIL_CHARS: usize = 256;
+
+/// An upstream error as the client gets it (RFC 7644 §3.12): the error schema, the HTTP status,
+/// the upstream's `scimType` when it is one of RFC 7644's and a bounded `detail`, nothing else.
+/// An error body may embed anything (Omni's 409 embeds the existing user, with attributes the
+/// mapping removes). `None` when the body is not JSON.
+fn error_body(status: u16, body: &[u8]) -> Option<Vec<u8>> {
+    use serde_json::Value;
+    let document: Value = parse_json(body, false).ok()?;
+    let mut error = serde_json::Map::new();
+    error.insert("schemas".into(), Value::Array(vec![ERROR_SCHEMA.into()]));
+    error.insert("status".into(), status.to_string().into());
+    if let Some(scim_type) = document.get("scimType").and_then(Value::as_str).and_then(ScimType::parse) {
+        error.insert("scimType".into(), scim_type.as_str().into());
+    }
+    if let Some(detail) = document.get("detail").and_then(Value::as_str) {
+        error.insert("detail".into(), shown_within(detail, UPSTREAM_DETAIL_CHARS).into());
+    }
+    serde_json::to_vec(&error).ok()
 }
 
 /// Recognises the local replies Envoy's router gives a callout that got no upstream response.
@@ -318,22 +369,22 @@ fn envoy_local_reply(status: u16, body: &[u8]) -> Option<UpstreamFailure> {
 }
 
 /// Rewrites a response body: the mapping strips what the client may not see (a resource, or each
-/// resource of a ListResponse, keeps `id`, `schemas`, `meta` and its mapped attributes), and the
-/// upstream's own URLs — `meta.location` (RFC 7643 §3.1) and `$ref` values — point at the
-/// gateway, so clients never see, or follow, the internal address. The body is parsed once: a
-/// body that needs neither is only checked to be JSON and returned as it came. `None` when it is
-/// not JSON.
+/// resource of a ListResponse, keeps `id`, `schemas`, `meta` and its mapped attributes), and no
+/// upstream URL reaches the client: each resource's `meta.location` (RFC 7643 §3.1) is rebuilt
+/// on the public base from its resource type and `id`, and every other `location` or `$ref`
+/// value is mapped to the edge when it names a User or Group below the upstream's base, or
+/// dropped. The body is parsed once: a body that needs none of this is only checked to be JSON
+/// and returned as it came. `None` when it is not JSON.
 fn rewrite_body(
     body: Vec<u8>,
     upstream: &Upstream,
     public: &PublicBase,
+    resource_type: Option<ResourceType>,
     strip: Option<&Policy>,
     projection: Option<&Projection>,
 ) -> Option<Vec<u8>> {
-    // Stripping or projecting walks the parsed document anyway, and the URL rewrite with it; only
-    // a body relayed as it came is searched for the upstream's address first.
     let reshaped = strip.is_some() || projection.is_some();
-    let has_urls = public.0.is_some() && (reshaped || contains_url(&body, upstream.url_marker.as_bytes()));
+    let has_urls = [&b"\"location\""[..], b"\"$ref\""].iter().any(|key| memchr::memmem::find(&body, key).is_some());
     if !has_urls && !reshaped {
         return serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok().then_some(body);
     }
@@ -344,68 +395,148 @@ fn rewrite_body(
     if let Some(projection) = projection {
         projection.apply(&mut document);
     }
-    if has_urls {
-        rewrite_urls(&mut document, upstream, public);
-    }
+    edge_urls(&mut document, resource_type, upstream, public);
     // Written into a buffer the size of the body it replaces: no growth steps on the way.
     let mut rewritten = Vec::with_capacity(body.len() + body.len() / 8);
-    Some(match serde_json::to_writer(&mut rewritten, &document) {
-        Ok(()) => rewritten,
-        Err(_) => body,
-    })
+    serde_json::to_writer(&mut rewritten, &document).ok().map(|()| rewritten)
 }
 
-/// Whether `haystack` holds `marker` (`://authority/base`), the authority and path ASCII
-/// case-insensitively. This runs on every body relayed unchanged: it jumps from one `:` to the
-/// next with memchr, and JSON has one after every key, so the two bytes after it are checked for
-/// `//` before the marker is compared.
-fn contains_url(haystack: &[u8], marker: &[u8]) -> bool {
-    memchr::memchr_iter(b':', haystack).any(|at| {
-        haystack.get(at + 1..at + 3) == Some(b"//".as_slice())
-            && haystack.get(at..at + marker.len()).is_some_and(|candidate| candidate.eq_ignore_ascii_case(marker))
-    })
-}
-
-fn rewrite_urls(document: &mut serde_json::Value, upstream: &Upstream, public: &PublicBase) {
-    let mut stack = vec![document];
+/// The edge's own URLs in a 2xx body: see [`rewrite_body`].
+fn edge_urls(
+    document: &mut serde_json::Value,
+    resource_type: Option<ResourceType>,
+    upstream: &Upstream,
+    public: &PublicBase,
+) {
+    use serde_json::Value;
+    let mut stack = vec![&mut *document];
     while let Some(value) = stack.pop() {
         match value {
-            serde_json::Value::Object(map) => {
-                for (key, value) in map.iter_mut() {
-                    match value {
-                        serde_json::Value::String(url) if key == "location" || key == "$ref" => {
-                            let own = url.split_once("://").is_some_and(|(_, rest)| {
-                                rest.get(..upstream.authority.len())
-                                    .is_some_and(|host| host.eq_ignore_ascii_case(&upstream.authority))
-                            });
-                            if let Some(rewritten) =
-                                own.then(|| rewrite_location(url, &upstream.base_path, public)).flatten()
-                            {
-                                *url = rewritten;
+            Value::Object(map) => {
+                map.retain(|key, value| match value {
+                    Value::String(url) if key == "location" || key == "$ref" => {
+                        match edge_url(url, &upstream.authority, &upstream.base_path, public) {
+                            Some(mapped) => {
+                                *url = mapped;
+                                true
                             }
+                            None => false,
                         }
-                        other => stack.push(other),
                     }
-                }
+                    _ => true,
+                });
+                stack.extend(map.iter_mut().map(|(_, v)| v));
             }
-            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            Value::Array(items) => stack.extend(items.iter_mut()),
             _ => {}
+        }
+    }
+    // After the pass above: these are the edge's own.
+    match document.get_mut("Resources") {
+        Some(Value::Array(resources)) => {
+            for resource in resources {
+                rebuild_meta_location(resource, resource_type, public);
+            }
+        }
+        _ => rebuild_meta_location(document, resource_type, public),
+    }
+}
+
+/// A resource's `meta.location`, from its resource type (the endpoint's, or for a root search
+/// its own `meta.resourceType`) and its `id`, on the public base; removed when either is
+/// missing or the id cannot be a path segment.
+fn rebuild_meta_location(resource: &mut serde_json::Value, resource_type: Option<ResourceType>, public: &PublicBase) {
+    let id = resource.get("id").and_then(serde_json::Value::as_str).and_then(id_segment);
+    let Some(serde_json::Value::Object(meta)) = resource.get_mut("meta") else {
+        return;
+    };
+    let own_type = match meta.get("resourceType").and_then(serde_json::Value::as_str) {
+        Some("User") => Some(ResourceType::User),
+        Some("Group") => Some(ResourceType::Group),
+        _ => None,
+    };
+    let location = match (public.0.as_deref(), resource_type.or(own_type), id) {
+        (Some(base), Some(rt), Some(id)) => Some(format!("{base}/{}/{id}", rt.endpoint())),
+        _ => None,
+    };
+    match location {
+        Some(location) => {
+            meta.insert("location".to_string(), location.into());
+        }
+        None => {
+            meta.remove("location");
         }
     }
 }
 
-/// Rewrites an upstream `Location` (`http://10.0.0.5:8081/v2/Users/7`) to the gateway's address
-/// (`https://edge.example/api/scim/v2/Users/7`). A location outside the upstream's SCIM base,
-/// or with no public base to rewrite to, is dropped: it would only reveal the internal address.
-pub fn rewrite_location(location: &str, base_path: &str, public: &PublicBase) -> Option<String> {
+/// A resource id as one path segment: percent-encoded where it must be, `None` for an id no URL
+/// should carry (empty, a dot segment, a slash or backslash, control characters, over 1 KiB).
+fn id_segment(id: &str) -> Option<String> {
+    if id.is_empty() || id == "." || id == ".." || id.len() > 1024 {
+        return None;
+    }
+    let mut segment = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        match byte {
+            b'/' | b'\\' => return None,
+            b if b.is_ascii_control() => return None,
+            b if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&b) => segment.push(char::from(b)),
+            b => segment.push_str(percent_encoding::percent_encode_byte(b)),
+        }
+    }
+    Some(segment)
+}
+
+/// An upstream URL as the client may see it: `http://10.0.0.5:8081/v2/Users/7` (on the upstream's
+/// `authority`) or `/v2/Users/7` becomes `https://edge.example/api/scim/v2/Users/7`. Only a User
+/// or Group below the upstream's SCIM base, with an id that is a safe path segment (no dot
+/// segment, also percent-encoded), is mapped; anything else is `None`, to be dropped: it would
+/// only reveal the internal address, or point the client somewhere the edge does not serve.
+pub fn edge_url(url: &str, authority: &str, base_path: &str, public: &PublicBase) -> Option<String> {
     let public = public.0.as_deref()?;
-    let path = match location.split_once("://") {
-        Some((_, rest)) => rest.find('/').and_then(|i| rest.get(i..))?,
-        None if location.starts_with('/') => location,
+    // Already the edge's (a `$ref` the client sent, stored and given back): checked the same way.
+    if let Some(below) = url.get(..public.len()).filter(|head| head.eq_ignore_ascii_case(public)) {
+        let rest = url.get(below.len()..).unwrap_or_default();
+        return below_base(rest, public);
+    }
+    let path = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            let (host, path) = rest.find('/').map_or((rest, ""), |at| rest.split_at(at));
+            if !host.eq_ignore_ascii_case(authority) {
+                return None;
+            }
+            path
+        }
+        Some(_) => return None,
+        None if url.starts_with('/') && !url.starts_with("//") => url,
         None => return None,
     };
-    let below = path.strip_prefix(base_path)?;
-    (below.is_empty() || below.starts_with('/')).then(|| format!("{public}{below}"))
+    below_base(path.strip_prefix(base_path)?, public)
+}
+
+/// `/Users/{id}` or `/Groups/{id}` below a SCIM base, on the public base; `None` for anything else.
+fn below_base(below: &str, public: &str) -> Option<String> {
+    let (endpoint, id) = below.strip_prefix('/')?.split_once('/')?;
+    let resource_type = match endpoint {
+        "Users" => ResourceType::User,
+        "Groups" => ResourceType::Group,
+        _ => return None,
+    };
+    is_resource_id(id).then(|| format!("{public}/{}/{id}", resource_type.endpoint()))
+}
+
+/// Rewrites an upstream `Location` or `Content-Location` header: see [`edge_url`]. Unlike body
+/// URLs, a header's absolute URL may name any host (the upstream's own idea of its address):
+/// only its path is kept, and rebuilt.
+pub fn rewrite_location(location: &str, base_path: &str, public: &PublicBase) -> Option<String> {
+    let path = match location.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") => {
+            rest.find('/').and_then(|i| rest.get(i..))?
+        }
+        Some(_) => return None,
+        None => location,
+    };
+    edge_url(path, "", base_path, public)
 }
 
 #[cfg(test)]
@@ -425,7 +556,7 @@ mod tests {
 
     /// `relay` with no mapping and no attribute selection.
     fn relay_as_is(reply: UpstreamReply) -> Result<Response, UpstreamFailure> {
-        relay(reply, &upstream(), &public(), None, &Projection::default())
+        relay(reply, &upstream(), &public(), None, None, &Projection::default())
     }
 
     fn reply(status: u16, content_type: &str, body: &str) -> UpstreamReply {
@@ -491,20 +622,39 @@ mod tests {
     }
 
     #[test]
+    fn upstream_errors_are_relayed_as_schemas_status_scim_type_and_a_bounded_detail() {
+        let body = serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error", "urn:omni:error"],
+            "status": "400",
+            "scimType": "uniqueness",
+            "detail": format!("userName taken by {}", "x".repeat(1000)),
+            "existing": {"id": "u1", "userName": "ada@example.com", "omni_user_groups": ["admins"]},
+            "location": "http://scim-upstream/v2/Users/u1",
+        });
+        let response = relay_as_is(reply(409, "application/scim+json", &body.to_string())).unwrap();
+        assert_eq!(response.status, 409);
+        let relayed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+        let keys: Vec<&str> = relayed.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["detail", "schemas", "scimType", "status"]);
+        assert_eq!(relayed["schemas"], serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"]));
+        assert_eq!(relayed["status"], "409", "the status the client gets, whatever the body says");
+        assert_eq!(relayed["scimType"], "uniqueness");
+        assert_eq!(relayed["detail"].as_str().unwrap().chars().count(), UPSTREAM_DETAIL_CHARS + 1);
+
+        let odd = r#"{"scimType":"<script>","detail":7,"Resources":[{"id":"1"}]}"#;
+        let relayed: serde_json::Value =
+            serde_json::from_slice(&relay_as_is(reply(404, "application/scim+json", odd)).unwrap().body).unwrap();
+        assert_eq!(relayed, serde_json::json!({"schemas": [ERROR_SCHEMA], "status": "404"}));
+        assert_eq!(relay_as_is(reply(500, "application/scim+json", "[1,2]")).unwrap().status, 500);
+    }
+
+    #[test]
     fn a_204_is_relayed_without_the_body_it_carries() {
         for (content_type, body) in [("text/plain", "OK"), ("application/scim+json", "{}"), ("", "not json")] {
             let response = relay_as_is(reply(204, content_type, body)).unwrap();
             assert_eq!((response.status, response.body.as_slice()), (204, &b""[..]), "{content_type} {body}");
             assert_eq!(response.header("content-type"), None);
         }
-    }
-
-    #[test]
-    fn upstream_scim_errors_are_relayed_as_they_are() {
-        let body =
-            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"409","scimType":"uniqueness"}"#;
-        let response = relay_as_is(reply(409, "application/scim+json", body)).unwrap();
-        assert_eq!((response.status, response.body.as_slice()), (409, body.as_bytes()));
     }
 
     #[test]
@@ -552,37 +702,69 @@ mod tests {
     }
 
     #[test]
-    fn the_upstreams_own_urls_in_bodies_point_at_the_edge() {
+    fn no_upstream_url_reaches_the_client() {
         let body = serde_json::json!({
             "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
             "Resources": [{
                 "id": "g1",
-                "meta": {"location": "http://scim-upstream/v2/Groups/g1", "resourceType": "Group"},
+                "meta": {"location": "http://10.0.0.5:8081/internal/Groups/g1", "resourceType": "Group"},
                 "members": [
                     {"value": "u1", "$ref": "http://SCIM-UPSTREAM/v2/Users/u1"},
                     {"value": "u2", "$ref": "https://elsewhere.example/v2/Users/u2"},
-                    {"value": "u3", "$ref": "../Users/u3"}
+                    {"value": "u3", "$ref": "../Users/u3"},
+                    {"value": "u4", "$ref": "/v2/Users/u4"},
+                    {"value": "u5", "$ref": "http://scim-upstream/v2/Users/%2e%2e"},
+                    {"value": "u6", "$ref": "http://scim-upstream/v2/../../admin"},
+                    {"value": "u7", "$ref": "http://scim-upstream/v2/Users/u7/../../x"},
+                    {"value": "u8", "$ref": "javascript:alert(1)"},
+                    {"value": "u9", "$ref": "HTTPS://EDGE.EXAMPLE/api/scim/v2/Users/u9"},
+                    {"value": "u10", "$ref": "https://edge.example/api/scim/v2/Users/../../admin"}
                 ],
                 "displayName": "http://scim-upstream/v2/Users/not-a-url-attribute"
+            }, {
+                "id": "../../admin",
+                "meta": {"location": "http://scim-upstream/v2/Users/x", "resourceType": "User"}
+            }, {
+                "id": "a b%",
+                "meta": {"resourceType": "Thing", "location": "http://scim-upstream/v2/Things/x"}
             }]
         });
         let response = relay_as_is(reply(200, "application/scim+json", &body.to_string())).unwrap();
         let relayed: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         let group = &relayed["Resources"][0];
-        assert_eq!(group["meta"]["location"], "https://edge.example/api/scim/v2/Groups/g1");
-        assert_eq!(group["members"][0]["$ref"], "https://edge.example/api/scim/v2/Users/u1");
-        assert_eq!(group["members"][1]["$ref"], "https://elsewhere.example/v2/Users/u2");
-        assert_eq!(group["members"][2]["$ref"], "../Users/u3");
+        assert_eq!(group["meta"]["location"], "https://edge.example/api/scim/v2/Groups/g1", "rebuilt from type and id");
+        let refs: Vec<Option<&str>> = group["members"].as_array().unwrap().iter().map(|m| m["$ref"].as_str()).collect();
+        assert_eq!(
+            refs,
+            [
+                Some("https://edge.example/api/scim/v2/Users/u1"),
+                None,
+                None,
+                Some("https://edge.example/api/scim/v2/Users/u4"),
+                None,
+                None,
+                None,
+                None,
+                Some("https://edge.example/api/scim/v2/Users/u9"),
+                None
+            ]
+        );
+        assert_eq!(group["members"][1]["value"], "u2", "the member stays, without the URL");
         assert_eq!(group["displayName"], "http://scim-upstream/v2/Users/not-a-url-attribute");
+        assert_eq!(relayed["Resources"][1]["meta"], serde_json::json!({"resourceType": "User"}), "no URL for that id");
+        assert_eq!(relayed["Resources"][2]["meta"], serde_json::json!({"resourceType": "Thing"}));
+        assert!(!String::from_utf8_lossy(&response.body).contains("scim-upstream/v2/Users/u"));
     }
 
     #[test]
-    fn the_marker_search_is_case_insensitive_and_bounded() {
-        assert!(contains_url(b"x://Scim-Upstream/v2/Users", b"://scim-upstream/v2"));
-        assert!(!contains_url(b"x://scim-upstream/v3", b"://scim-upstream/v2"));
-        assert!(!contains_url(b"ends with :", b"://scim-upstream/v2"));
-        assert!(contains_url(br#"{"a":"http://other/v2","b":"HTTP://SCIM-UPSTREAM/v2/x"}"#, b"://scim-upstream/v2"));
-        assert!(!contains_url(br#"{"a":"http://other/v2","b":1}"#, b"://scim-upstream/v2"));
+    fn ids_become_escaped_path_segments_or_none() {
+        assert_eq!(id_segment("2819c223-7f76").as_deref(), Some("2819c223-7f76"));
+        assert_eq!(id_segment("ada@example.com").as_deref(), Some("ada@example.com"));
+        assert_eq!(id_segment("a b%").as_deref(), Some("a%20b%25"));
+        assert_eq!(id_segment("%2e%2e").as_deref(), Some("%252e%252e"), "a literal percent is escaped");
+        for bad in ["", ".", "..", "a/b", "a\\b", "a\u{0}"] {
+            assert_eq!(id_segment(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
@@ -593,28 +775,52 @@ mod tests {
     }
 
     #[test]
-    fn locations_outside_the_upstream_base_are_dropped() {
+    fn locations_outside_the_upstream_base_or_with_dot_segments_are_dropped() {
         let public = public();
         assert_eq!(
             rewrite_location("/v2/Groups/1", "/v2", &public).as_deref(),
             Some("https://edge.example/api/scim/v2/Groups/1")
         );
         assert_eq!(
-            rewrite_location("http://u/v2", "/v2", &public).as_deref(),
-            Some("https://edge.example/api/scim/v2")
+            rewrite_location("http://10.0.0.5:8081/v2/Users/7", "/v2", &public).as_deref(),
+            Some("https://edge.example/api/scim/v2/Users/7")
         );
-        assert_eq!(rewrite_location("http://u/v2x/Users", "/v2", &public), None);
-        assert_eq!(rewrite_location("http://u/admin", "/v2", &public), None);
-        assert_eq!(rewrite_location("Users/1", "/v2", &public), None);
-        assert_eq!(rewrite_location("/v2/Users/1", "/v2", &PublicBase::new(None, Some("a b"), "/s")), None);
+        for dropped in [
+            "http://u/v2",
+            "http://u/v2x/Users/1",
+            "http://u/admin",
+            "Users/1",
+            "/v2/../../admin",
+            "/v2/Users/../../admin",
+            "/v2/Users/%2e%2e",
+            "/v2/Users/.%2E",
+            "/v2/Users/1/x",
+            "/v2/Schemas/x",
+            "//evil.example/v2/Users/1",
+            "ftp://u/v2/Users/1",
+        ] {
+            assert_eq!(rewrite_location(dropped, "/v2", &public), None, "{dropped}");
+        }
+        assert_eq!(rewrite_location("/v2/Users/1", "/v2", &PublicBase(None)), None);
     }
 
     #[test]
-    fn public_base_prefers_forwarded_scheme_and_defaults_to_https() {
-        assert_eq!(
-            PublicBase::new(Some("http"), Some("127.0.0.1:10000"), "/api/scim/v2").0.as_deref(),
-            Some("http://127.0.0.1:10000/api/scim/v2")
-        );
-        assert_eq!(PublicBase::new(None, Some("edge"), "/s").0.as_deref(), Some("https://edge/s"));
+    fn the_public_base_is_a_plain_http_url() {
+        for good in ["https://edge.example/api/scim/v2", "http://127.0.0.1:10000/api/scim/v2", "https://[::1]:8443"] {
+            assert_eq!(PublicBase::parse(good), Ok(PublicBase(Some(good.to_string()))), "{good}");
+        }
+        for bad in [
+            "edge.example/api/scim/v2",
+            "ftp://edge.example/scim",
+            "https://edge.example/api/scim/v2/",
+            "https://user@edge.example/scim",
+            "https://edge.example/scim?x=1",
+            "https://edge.example/a/../scim",
+            "https://edge.example/%2e%2e/scim",
+            "https:///scim",
+            "https://edge example/scim",
+        ] {
+            assert!(PublicBase::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -109,13 +109,17 @@ def test_compose_envoy_runs_the_mounted_compose_config():
     assert mounts[str(Path(envoy["working_dir"]) / wasm_path)] == "./target/filter/scim_edge.wasm"
 
 
-def test_compose_config_is_the_local_config_but_for_the_listener_address():
+def test_compose_config_is_the_local_config_but_for_the_listener_and_upstream_addresses():
     local = yaml.safe_load(stack.SHIPPED_CONFIG.read_text())
     composed = yaml.safe_load((ROOT / "envoy/envoy.compose.yaml").read_text())
     assert stack.plugin_config(composed) == stack.plugin_config(local)
     assert composed["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] == "0.0.0.0"
     normalised = copy.deepcopy(composed)
     normalised["static_resources"]["listeners"][0]["address"]["socket_address"]["address"] = "127.0.0.1"
+    (cluster,) = [c for c in normalised["static_resources"]["clusters"] if c["name"] == "scim_upstream"]
+    address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert (cluster["type"], address["address"]) == ("STRICT_DNS", "scim2-server")
+    cluster["type"], address["address"] = "STATIC", "127.0.0.1"
     assert normalised == local
 
 
@@ -126,7 +130,26 @@ def test_compose_upstream_is_scim2_server_with_the_gateway_credential():
     envoy_env = compose()["services"]["envoy"]["environment"]
     assert argv[argv.index("--bearer-token") + 1] == envoy_env[plugin["upstream"]["bearer_token_env"]]
     assert argv[argv.index("--port") + 1] == "8081"
-    assert compose()["services"]["envoy"]["network_mode"] == "service:scim2-server"
+    assert argv[argv.index("--hostname") + 1] == "0.0.0.0", "reached over the compose network"
+
+
+def test_compose_upstream_cannot_reach_envoys_admin_port_and_images_are_pinned():
+    services = compose()["services"]
+    # Separate network namespaces: Envoy's admin listener (loopback) is Envoy's alone.
+    assert all("network_mode" not in service for service in services.values())
+    assert stack.SHIPPED_CONFIG.read_text().count("port_value: 9901") == 1
+    admin = yaml.safe_load((ROOT / "envoy/envoy.compose.yaml").read_text())["admin"]["address"]["socket_address"]
+    assert admin["address"] == "127.0.0.1"
+    assert "ports" not in services["scim2-server"], "the upstream is not published"
+    for name, service in services.items():
+        image = service["image"]
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        assert tag and "latest" not in tag, f"{name}: {image} is not pinned"
+        commit = len(tag) >= 7 and all(c in "0123456789abcdef" for c in tag)
+        assert tag.count(".") >= 2 or commit or "@sha256:" in image, f"{name}: {image} pins no patch version"
+    upstream_argv = services["scim2-server"]["entrypoint"]
+    pinned = [line for line in (ROOT / "tests/requirements.txt").read_text().splitlines() if line.startswith("scim2-server==")]
+    assert pinned and pinned[0] in " ".join(upstream_argv), "the compose upstream runs the tests' scim2-server"
 
 
 def test_the_vm_is_held_to_its_capability_list(run_dir, scim_upstream):

@@ -33,6 +33,7 @@ fn config_with(mapping: serde_json::Value) -> Rc<Config> {
             "bearer_token": UPSTREAM_TOKEN,
         },
         "mapping": mapping,
+        "public_base_url": "https://edge.example/api/scim/v2",
     });
     Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap())
 }
@@ -52,6 +53,8 @@ struct FakeHost {
     shared: std::collections::HashMap<String, (Vec<u8>, u32)>,
     /// CAS conflicts to simulate before writes succeed (another worker winning the race).
     conflicts: usize,
+    /// What another worker stores under the key just before our next write (a race on creation).
+    raced_by: Option<Vec<u8>>,
     /// Requests of this worker already waiting for the budget.
     waiting: usize,
 }
@@ -105,13 +108,22 @@ impl Host for FakeHost {
         if self.conflicts > 0 {
             self.conflicts -= 1;
             // The other worker's write bumps the version.
-            let entry = self.shared.entry(key.to_string()).or_insert((Vec::new(), 0));
-            entry.1 += 1;
+            if let Some(entry) = self.shared.get_mut(key) {
+                entry.1 += 1;
+            }
             return SharedWrite::Conflict;
         }
+        if let Some(theirs) = self.raced_by.take() {
+            let version = self.shared.get(key).map_or(0, |(_, cas)| *cas) + 1;
+            self.shared.insert(key.to_string(), (theirs, version));
+        }
+        // As Envoy's shared data: a missing key is created whatever the CAS; an existing one is
+        // written only when the CAS is 0 (none) or matches.
         let current = self.shared.get(key).map(|(_, cas)| *cas);
-        if cas.is_some() && cas != current {
-            return SharedWrite::Conflict;
+        if let (Some(cas), Some(current)) = (cas, current) {
+            if cas != current {
+                return SharedWrite::Conflict;
+            }
         }
         self.shared.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
         SharedWrite::Stored
@@ -623,6 +635,128 @@ fn an_upstream_429_is_relayed_with_retry_after_and_the_budget_backs_off() {
     assert_eq!(get_with_budget(&config, &mut host), 200);
 }
 
+fn throttled_by_upstream(config: &Rc<Config>, host: &mut FakeHost, retry_after: &str) -> Response {
+    host.responses.clear();
+    host.dispatched.clear();
+    host.upstream_answers(429, "application/scim+json", r#"{"status":"429"}"#);
+    host.upstream_headers.push(("retry-after".into(), retry_after.as_bytes().to_vec()));
+    let mut exchange = Exchange::new(Rc::clone(config), 1);
+    exchange.on_request_headers(host, true);
+    let len = host.upstream_body.len();
+    exchange.on_upstream_response(host, 42, len);
+    host.response().clone()
+}
+
+#[test]
+fn an_upstream_retry_after_is_bounded_in_every_form_for_the_header_and_the_back_off() {
+    let config = limited(600, 100);
+    // 2026-12-06T12:00:00Z on the wall clock.
+    let noon = Duration::from_secs(1_796_558_400);
+    let cases = [
+        ("99999999999", "3600"),
+        ("99999999999999999999999999999999", "3600"),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", "3600"),
+        ("Sun, 06 Dec 2026 12:02:00 GMT", "120"),
+        ("Sunday, 06-Dec-26 12:02:00 GMT", "120"),
+        ("Sun Dec  6 12:02:00 2026", "120"),
+        ("Sun, 06 Dec 2026 11:00:00 GMT", "0"),
+        ("soon", "60"),
+        ("-1", "60"),
+        ("15", "15"),
+    ];
+    for (sent, relayed) in cases {
+        let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+        host.clock = noon;
+        let response = throttled_by_upstream(&config, &mut host, sent);
+        assert_eq!((response.status, response.header("retry-after")), (429, Some(relayed)), "{sent}");
+        let wait: u64 = relayed.parse().unwrap();
+        if wait > 0 {
+            host.clock = noon + Duration::from_secs(wait) - Duration::from_millis(500);
+            assert_eq!(get_with_budget(&config, &mut host), 429, "{sent}: still backing off");
+        }
+        host.clock = noon + Duration::from_secs(wait + 1);
+        assert_eq!(get_with_budget(&config, &mut host), 200, "{sent}: the block ends within the bound");
+    }
+}
+
+#[test]
+fn the_retry_after_bound_is_configurable_and_cuts_blocks_stored_before_it() {
+    let json = serde_json::json!({
+        "version": 1,
+        "tokens": [{"name": "entra", "sha256": sha256_hex(CLIENT_TOKEN.as_bytes())}],
+        "upstream": {"cluster": "scim_upstream", "authority": "scim-upstream", "base_path": "/v2",
+                     "bearer_token": UPSTREAM_TOKEN, "max_retry_after_s": 5},
+        "mapping": {"profile": "rfc"},
+        "rate_limit": {"requests_per_minute": 600, "burst": 100, "max_wait_ms": 0},
+    });
+    let config = Rc::new(Config::from_json(json.to_string().as_bytes(), &crate::config::no_env).unwrap());
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.clock = Duration::from_secs(1_000);
+    assert_eq!(throttled_by_upstream(&config, &mut host, "86400").header("retry-after"), Some("5"));
+    // A bucket blocked for a day by an earlier configuration (shared data outlives a VM reload).
+    let key = config.upstream.budget_key().to_string();
+    let day = Bucket { milli_tokens: 0, updated_ms: 87_400_000, blocked_until_ms: 87_400_000 };
+    host.shared.insert(key, (day.encode().to_vec(), 9));
+    host.clock = Duration::from_secs(1_007);
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    assert_eq!(host.response().header("retry-after"), Some("5"), "cut to the bound from now");
+    host.clock = Duration::from_secs(1_013);
+    assert_eq!(get_with_budget(&config, &mut host), 200, "then refilled at the rate");
+}
+
+#[test]
+fn the_budget_fails_closed() {
+    let config = limited(60, 60);
+    // Other workers win every compare-and-swap: no request goes out unaccounted.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.conflicts = 1000;
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    assert!(host.dispatched.is_empty());
+
+    // Something that is not a bucket under the key reads as an empty bucket, not a full one.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.clock = Duration::from_secs(100);
+    host.shared.insert(config.upstream.budget_key().to_string(), (b"garbage".to_vec(), 3));
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    host.clock += Duration::from_secs(1);
+    assert_eq!(get_with_budget(&config, &mut host), 200, "and refills at the rate");
+}
+
+#[test]
+fn the_first_write_of_the_budget_is_conditional() {
+    // Another worker creates the bucket, already spent, between our read (nothing there) and our
+    // write: ours must not overwrite it with a full bucket minus one.
+    let config = limited(60, 60);
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users");
+    host.clock = Duration::from_secs(100);
+    let spent = Bucket { milli_tokens: 0, updated_ms: 100_000, blocked_until_ms: 0 };
+    host.raced_by = Some(spent.encode().to_vec());
+    assert_eq!(get_with_budget(&config, &mut host), 429);
+    assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn urls_handed_out_are_built_on_the_configured_base_never_on_the_clients_host() {
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada@example.com"}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(user);
+    host.set(":authority", "evil.example").set("x-forwarded-proto", "http").set("x-forwarded-host", "evil.example");
+    host.upstream_answers(
+        201,
+        "application/scim+json",
+        r#"{"id":"9","meta":{"location":"http://scim-upstream/v2/Users/9"}}"#,
+    );
+    host.upstream_headers.push(("location".into(), b"http://scim-upstream/v2/Users/9".to_vec()));
+    round_trip(&mut host);
+    assert_eq!(host.response().header("location"), Some("https://edge.example/api/scim/v2/Users/9"));
+    let body: serde_json::Value = serde_json::from_slice(&host.response().body).unwrap();
+    assert_eq!(body["meta"]["location"], "https://edge.example/api/scim/v2/Users/9");
+
+    let mut host = FakeHost::request("GET", "/api/scim/v2/ServiceProviderConfig");
+    host.set(":authority", "evil.example");
+    send(&mut host, 1000);
+    assert!(!String::from_utf8_lossy(&host.response().body).contains("evil"));
+}
+
 #[test]
 fn omni_gets_omnis_published_limit_by_default_and_rfc_none() {
     assert_eq!(omni().rate_limit, Some(crate::config::OMNI_RATE_LIMIT));
@@ -701,6 +835,127 @@ fn root_search_is_still_501_under_omni() {
     send_to(omni(), &mut host, 1000);
     assert_eq!(host.response().status, 501);
     assert!(host.dispatched.is_empty());
+}
+
+#[test]
+fn control_characters_in_string_values_are_refused() {
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ada\u0000@example.com"}"#,
+        ),
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","name":{"givenName":"A\u001b[2J"}}"#,
+        ),
+        (
+            "PUT",
+            "/api/scim/v2/Users/1",
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","displayName":"x\u0085"}"#,
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Users/1",
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"x\u0007"}]}"#,
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Groups/1",
+            r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"displayName":"\u0000"}}]}"#,
+        ),
+    ] {
+        let mut host = FakeHost::request(method, path).with_body(body);
+        send(&mut host, 1000);
+        assert_eq!(host.response().status, 400, "{body}");
+        assert_eq!(host.error_body()["scimType"], "invalidValue", "{body}");
+        assert!(host.dispatched.is_empty());
+    }
+    let multi_line = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","addresses":[{"formatted":"1 Main St\r\nSpringfield\tUS"}]}"#;
+    let mut host = FakeHost::request("POST", "/api/scim/v2/Users").with_body(multi_line);
+    send(&mut host, 1000);
+    assert_eq!(host.dispatched.len(), 1, "tab, CR and LF are text");
+}
+
+#[test]
+fn every_echo_of_client_text_in_a_detail_is_bounded() {
+    // Long, but under the test configuration's max_body_bytes (2048).
+    let long = "k".repeat(1500);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            format!(r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","{long}":1}}"#),
+        ),
+        (
+            "POST",
+            "/api/scim/v2/Users",
+            format!(
+                r#"{{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","name":{{"{long}":"x"}}}}"#
+            ),
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Users/1",
+            format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"{long}":[]}}"#),
+        ),
+        (
+            "PATCH",
+            "/api/scim/v2/Users/1",
+            format!(
+                r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{{"op":"add","{long}":1}}]}}"#
+            ),
+        ),
+        (
+            "POST",
+            "/api/scim/v2/Users/.search",
+            format!(r#"{{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"{long}":1}}"#),
+        ),
+    ] {
+        let mut host = FakeHost::request(method, path).with_body(&body);
+        send_to(config_with(serde_json::json!({"profile": "rfc"})), &mut host, 100_000);
+        assert_eq!(host.response().status, 400, "{method} {path}");
+        let detail = host.error_body()["detail"].as_str().unwrap().to_string();
+        assert!(detail.len() < 400, "{method} {path}: {} bytes", detail.len());
+        assert!(host.dispatched.is_empty());
+    }
+}
+
+#[test]
+fn attributes_naming_only_unmapped_attributes_return_only_id_schemas_and_meta() {
+    let user = r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"u1","userName":"ada","title":"CEO","displayName":"Ada","meta":{"resourceType":"User"}}"#;
+    // Omni: selection at the edge; `title` is not mapped there.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/u1?attributes=title");
+    host.upstream_answers(200, "application/scim+json", user);
+    let mut exchange = send_to(omni(), &mut host, 1000);
+    exchange.on_upstream_response(&mut host, 42, user.len());
+    let body: serde_json::Value = serde_json::from_slice(&host.response().body).unwrap();
+    let mut keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["id", "meta", "schemas"]);
+    // rfc with title removed: the upstream is asked for `id` only.
+    let mut host = FakeHost::request("GET", "/api/scim/v2/Users/u1?attributes=title");
+    send_to(config_with(serde_json::json!({"profile": "rfc", "users": {"remove": ["title"]}})), &mut host, 1000);
+    assert_eq!(host.dispatched[0].header(":path"), Some("/v2/Users/u1?attributes=id"));
+}
+
+#[test]
+fn root_search_is_501_when_either_mapping_strips() {
+    let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}"#;
+    for mapping in [
+        serde_json::json!({"profile": "rfc", "users": {"remove": ["title"]}}),
+        serde_json::json!({"profile": "rfc", "groups": {"remove": ["members"]}}),
+    ] {
+        let mut host = FakeHost::request("POST", "/api/scim/v2/.search").with_body(body);
+        send_to(config_with(mapping.clone()), &mut host, 1000);
+        assert_eq!(host.response().status, 501, "{mapping}");
+        assert!(host.dispatched.is_empty());
+    }
+    // Nothing stripped: the root search goes upstream.
+    let mut host = FakeHost::request("POST", "/api/scim/v2/.search").with_body(body);
+    send_to(config(), &mut host, 1000);
+    assert_eq!(host.dispatched.len(), 1);
 }
 
 #[test]

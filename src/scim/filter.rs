@@ -8,7 +8,7 @@
 //! compared value.
 
 use crate::scim::schema::{AttrRef, AttrType, Attribute, ResourceSchema};
-use crate::scim_error::{ScimError, ScimType};
+use crate::scim_error::{shown, ScimError, ScimType};
 
 /// Longest filter (or PATCH path) accepted, in bytes of the decoded text.
 pub const MAX_FILTER_LEN: usize = 4096;
@@ -298,13 +298,6 @@ pub fn parse_patch_path(input: &str, schema: &ResourceSchema) -> Result<PatchPat
 }
 
 /// An attribute path as shown in an error detail: client text, so bounded.
-fn shown(path: &str) -> String {
-    const MAX: usize = 100;
-    match path.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}...", path.get(..end).unwrap_or_default()),
-        None => path.to_string(),
-    }
-}
 
 #[derive(Debug, PartialEq)]
 enum Token<'a> {

@@ -46,7 +46,10 @@ pub fn prepare_patch(policy: &Policy, body: &[u8], changes: &mut Changes) -> Res
         if key.eq_ignore_ascii_case("Operations") {
             operations = Some(value);
         } else {
-            return Err(invalid_syntax(format!("Unknown member '{key}' in PatchOp; expected schemas and Operations")));
+            return Err(invalid_syntax(format!(
+                "Unknown member '{}' in PatchOp; expected schemas and Operations",
+                shown(&key)
+            )));
         }
     }
     let operations = match operations {
@@ -181,7 +184,12 @@ fn prepare_operation(
             "op" => op = Some(field),
             "path" => path = Some(field),
             "value" => value = Some(field),
-            _ => return Err(invalid_syntax(format!("{at} has an unknown member '{key}'; expected op, path, value"))),
+            _ => {
+                return Err(invalid_syntax(format!(
+                    "{at} has an unknown member '{}'; expected op, path, value",
+                    shown(&key)
+                )))
+            }
         }
     }
     let op = match op.as_ref().and_then(Value::as_str) {

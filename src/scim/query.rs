@@ -7,7 +7,7 @@ use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_AL
 use crate::http::Method;
 use crate::scim::filter::{parse_filter, resolve_attr, Filter};
 use crate::scim::schema::ResourceSchema;
-use crate::scim_error::{ScimError, ScimType};
+use crate::scim_error::{shown, ScimError, ScimType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortOrder {
@@ -92,15 +92,6 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(
 
 fn invalid(detail: impl Into<String>) -> ScimError {
     ScimError::bad_request(ScimType::InvalidValue, detail)
-}
-
-/// A client-supplied name as shown in an error detail: bounded.
-fn shown(name: &str) -> String {
-    const MAX: usize = 64;
-    match name.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}...", name.get(..end).unwrap_or_default()),
-        None => name.to_string(),
-    }
 }
 
 /// Form-decodes one name or value: `+` is a space, then percent escapes, which must be well

@@ -31,7 +31,10 @@ pub fn prepare_search<'p>(
     let mut raw = String::new();
     for (key, value) in document {
         let Some(member) = MEMBERS.iter().find(|m| m.eq_ignore_ascii_case(&key)) else {
-            return Err(invalid_syntax(format!("Unknown member '{key}' in SearchRequest")));
+            return Err(invalid_syntax(format!(
+                "Unknown member '{}' in SearchRequest",
+                crate::scim_error::shown(&key)
+            )));
         };
         if *member != key {
             changes.note(Normalisation::AttributeCase);

@@ -17,18 +17,15 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_VALUES: usize = 10_000;
 
 /// An attribute path as an error detail shows it: a value filter's contents (the client's values)
-/// are left out, `emails[…].primary`, and a long name is cut.
+/// are left out, `emails[…].primary`, and the rest is bounded by [`crate::scim_error::shown`].
 pub fn shown(path: &str) -> String {
-    const MAX: usize = 100;
-    let redacted = match (path.find('['), path.rfind(']')) {
-        (Some(open), Some(close)) if open < close => {
-            format!("{}[…]{}", path.get(..open).unwrap_or_default(), path.get(close + 1..).unwrap_or_default())
-        }
-        _ => path.to_string(),
-    };
-    match redacted.char_indices().nth(MAX) {
-        Some((end, _)) => format!("{}…", redacted.get(..end).unwrap_or_default()),
-        None => redacted,
+    match (path.find('['), path.rfind(']')) {
+        (Some(open), Some(close)) if open < close => crate::scim_error::shown(&format!(
+            "{}[…]{}",
+            path.get(..open).unwrap_or_default(),
+            path.get(close + 1..).unwrap_or_default()
+        )),
+        _ => crate::scim_error::shown(path),
     }
 }
 
@@ -352,7 +349,10 @@ pub fn check_single(
             };
             check_sub_attributes(attribute, map, path, changes).map(Value::Object)
         }
-        AttrType::Any => Ok(value),
+        AttrType::Any => match &value {
+            Value::String(text) if has_control_character(text) => Err(control_character(path)),
+            _ => Ok(value),
+        },
         AttrType::Boolean => match value {
             Value::Bool(_) => Ok(value),
             Value::String(text) if text.eq_ignore_ascii_case("true") || text.eq_ignore_ascii_case("false") => {
@@ -366,10 +366,22 @@ pub fn check_single(
         AttrType::Decimal if value.is_number() => Ok(value),
         AttrType::Decimal => Err(invalid_value(format!("Attribute '{path}' must be a number"))),
         AttrType::String | AttrType::Reference | AttrType::Binary | AttrType::DateTime => match value {
+            Value::String(text) if has_control_character(&text) => Err(control_character(path)),
             Value::String(_) => Ok(value),
             _ => Err(invalid_value(format!("Attribute '{path}' must be a string"))),
         },
     }
+}
+
+/// NUL and the other C0 and C1 control characters, but for tab, line feed and carriage return
+/// (a postal address's `formatted` value spans lines, RFC 7643 §4.1.2): nothing a directory
+/// attribute holds, and what log injection and C-string truncation are made of upstream.
+fn has_control_character(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+fn control_character(path: &str) -> ScimError {
+    invalid_value(format!("Attribute '{path}' holds a control character (U+0000 to U+001F or U+007F to U+009F)"))
 }
 
 /// The sub-attributes of a complex value: known, canonical case, nulls and read-only ones dropped.
@@ -386,7 +398,7 @@ fn check_sub_attributes(
             continue;
         }
         let Some(sub) = attribute.sub_attribute(&name) else {
-            return Err(invalid_value(format!("Unknown attribute '{path}.{name}'")));
+            return Err(invalid_value(format!("Unknown attribute '{}'", shown(&format!("{path}.{name}")))));
         };
         if sub.name != name {
             changes.note(Normalisation::AttributeCase);

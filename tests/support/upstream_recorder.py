@@ -70,7 +70,8 @@ class UpstreamRecorder:
     "slow" (forward after `slow_seconds`), "no_content_with_body" (204 followed by a JSON body, the
     connection then closed, as some proxies and API gateways send it), "no_content_with_length" (the
     same with a Content-Length), "flap" (every other request dropped unanswered, as
-    "close", the others forwarded). `down()` makes it an upstream that is not there (the port
+    "close", the others forwarded), "scripted" (`script`: status, content type, body bytes and
+    extra headers, answered as they are). `down()` makes it an upstream that is not there (the port
     refuses connections, open connections are cut) until `up()`."""
 
     def __init__(self, target_port: int | None):
@@ -81,6 +82,7 @@ class UpstreamRecorder:
         self.error_status = 500
         self.big_bytes = 8192
         self.slow_seconds = 0.3
+        self.script: tuple[int, str, bytes, dict[str, str]] = (200, "application/scim+json", b"{}", {})
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._flaps = 0
@@ -120,6 +122,9 @@ class UpstreamRecorder:
                     time.sleep(recorder.hang_seconds)
                     self.close_connection = True
                     return
+                if behaviour == "scripted":
+                    status, content_type, body, extra = recorder.script
+                    return self.answer(status, content_type, body, extra)
                 if behaviour == "html":
                     return self.answer(200, "text/html", b"<html><body>maintenance</body></html>")
                 if behaviour in ("throttle", "throttle_text"):
