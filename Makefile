@@ -20,10 +20,19 @@ WASM_TEST_RUNNER := $(TOOLS)/bin/wasm-bindgen-test-runner
 BINARYEN_VERSION := 132.0.0
 WASM_OPT := $(TOOLS)/binaryen/node_modules/.bin/wasm-opt
 WASM_OPT_INSTALLED := $(TOOLS)/binaryen/.installed-$(BINARYEN_VERSION)
-WASM_OPT_FLAGS := -O2 --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
+WASM_FEATURES := --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
   --enable-sign-ext --enable-mutable-globals --enable-multivalue --enable-reference-types
+WASM_OPT_FLAGS := -Oz $(WASM_FEATURES)
+WASM_METADCE := $(TOOLS)/binaryen/node_modules/.bin/wasm-metadce
+# The exports Envoy needs from the filter: the SDK exports every proxy-wasm callback, and the
+# filter implements these (the same callbacks as the capability lists in envoy/*.yaml;
+# tests/test_shipped_configs.py holds them together). wasm-metadce drops the other exports and
+# the SDK code only they reach, so Envoy never calls them and V8 never compiles them.
+FILTER_EXPORTS := memory _initialize malloc proxy_abi_version_0_2_1 proxy_on_vm_start proxy_on_configure \
+  proxy_on_context_create proxy_on_request_headers proxy_on_request_body proxy_on_request_trailers \
+  proxy_on_http_call_response proxy_on_log proxy_on_tick proxy_on_delete
 
-.PHONY: help setup toolchain venv build filter run test lint unit wasm-test e2e compliance soak bench microbench fuzz clean image
+.PHONY: help setup toolchain venv build filter optimise run test lint unit wasm-test e2e compliance soak bench microbench fuzz clean image
 
 help:
 	@echo "make run    start scim2-server and Envoy with the scim-edge filter (Ctrl-C stops them)"
@@ -64,8 +73,8 @@ $(WASM_OPT_INSTALLED):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/binaryen binaryen@$(BINARYEN_VERSION)
 	@touch $@
 
-# Cargo's module, then wasm-opt -O2 (docs/performance.md: about 14 % smaller, at the same speed;
-# V8 compiles every byte of it when Envoy starts). Optimised again only when Cargo rebuilt it.
+# Cargo's module, then wasm-metadce (only FILTER_EXPORTS stay) and wasm-opt -Oz (docs/performance.md:
+# V8 compiles every byte of the module when Envoy starts). Optimised again only when Cargo rebuilt it.
 build: toolchain $(WASM_OPT_INSTALLED)
 	cargo build --release --target $(FILTER_TARGET)
 	@$(MAKE) --no-print-directory filter
@@ -75,9 +84,17 @@ filter: $(WASM)
 	@:
 
 $(WASM): $(RAW_WASM) | $(WASM_OPT_INSTALLED)
-	@mkdir -p $(@D)
-	$(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp
-	@mv $@.tmp $@
+	@$(MAKE) --no-print-directory optimise IN=$< OUT=$@
+
+# One Cargo module made into the filter Envoy loads (make bench uses it for its other builds too).
+optimise: | $(WASM_OPT_INSTALLED)
+	@test -n "$(IN)" -a -n "$(OUT)" || { echo "usage: make optimise IN=<cargo's .wasm> OUT=<filter .wasm>"; exit 2; }
+	@mkdir -p $(dir $(OUT))
+	@printf '[%s]' "$$(for e in $(FILTER_EXPORTS); do printf '{"name":"%s","export":"%s","root":true},' $$e $$e; done | sed 's/,$$//')" > $(OUT).graph.json
+	$(WASM_METADCE) $(WASM_FEATURES) --graph-file $(OUT).graph.json $(IN) -o $(OUT).dce >/dev/null
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(OUT).dce -o $(OUT).tmp
+	@rm -f $(OUT).dce $(OUT).graph.json
+	@mv $(OUT).tmp $(OUT)
 
 run: build venv
 	@$(PY) envoy/local_stack.py
@@ -124,7 +141,7 @@ soak: build venv
 # docs/performance.png. Not part of `make test`.
 bench: build venv
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian)"; apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-	WASM_OPT_CMD="$(abspath $(WASM_OPT)) $(WASM_OPT_FLAGS)" $(PY) bench/bench.py
+	$(PY) bench/bench.py
 	$(MAKE) --no-print-directory microbench
 
 # The pipeline micro-benchmark twice: natively (criterion, allocations) and compiled to

@@ -14,8 +14,8 @@ Omni-shaped answers, measured alone once so it is seen not to be the bottleneck)
       callout architecture itself.
   (c) Envoy with scim-edge, the shipped configuration, `rate_limit` raised to its maximum (the
       bucket still runs on every request, as in `make soak`). The full pipeline, as shipped: Cargo's
-      opt-level "z", then wasm-opt -O2 (`make build`).
-  (d) (c) built for speed: Cargo's opt-level 2 (target/bench-speed), the same wasm-opt. What the
+      opt-level "z", then wasm-metadce and wasm-opt -Oz (`make build`).
+  (d) (c) built for speed: Cargo's opt-level 2 (target/bench-speed), wasm-opt -O2. What the
       size-for-speed trade of the shipped build costs, measured in the same rounds.
 
 Load: wrk (Debian's) with the soak's Entra-shaped mix (bench/entra_mix.lua: creates with
@@ -65,11 +65,6 @@ MINIMAL_WASM = BENCH_TARGET / stack.FILTER_TARGET / "release" / "minimal_filter.
 STANDIN = BENCH_TARGET / "release" / "scim-standin"
 SPEED_TARGET = ROOT / "target" / "bench-speed"
 SPEED_WASM = SPEED_TARGET / "scim_edge.wasm"
-# wasm-opt as `make build` runs it (the Makefile passes its own command line in WASM_OPT_CMD).
-WASM_OPT_CMD = os.environ.get("WASM_OPT_CMD") or (
-    f"{ROOT}/.tools/binaryen/node_modules/.bin/wasm-opt -O2 --enable-bulk-memory --enable-bulk-memory-opt "
-    "--enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals --enable-multivalue "
-    "--enable-reference-types")
 CONFIGS = ("a", "b", "c", "d")
 NAMES = {
     "a": "Envoy router, no filter",
@@ -96,13 +91,16 @@ def build() -> None:
     for argv in steps:
         print("bench: " + " ".join(argv[1:]).replace(str(ROOT) + "/", ""), flush=True)
         subprocess.run(argv, cwd=ROOT, check=True)
-    # (d): the same filter with Cargo's opt-level 2 instead of the shipped "z", then the same wasm-opt.
+    # (d): the same filter with Cargo's opt-level 2 instead of the shipped "z", then `make optimise`
+    # (the same export pruning) with wasm-opt -O2 instead of the shipped -Oz.
     print(f"bench: build --release --target {stack.FILTER_TARGET} (opt-level 2) --target-dir target/bench-speed, "
-          "wasm-opt", flush=True)
+          "wasm-metadce, wasm-opt -O2", flush=True)
     subprocess.run(["cargo", "build", "--quiet", "--release", "--target", stack.FILTER_TARGET, "--target-dir",
                     str(SPEED_TARGET)], cwd=ROOT, check=True, env={**os.environ, "CARGO_PROFILE_RELEASE_OPT_LEVEL": "2"})
     raw = SPEED_TARGET / stack.FILTER_TARGET / "release" / "scim_edge.wasm"
-    subprocess.run([*WASM_OPT_CMD.split(), str(raw), "-o", str(SPEED_WASM)], cwd=ROOT, check=True)
+    speed_flags = "WASM_OPT_FLAGS=-O2 $(WASM_FEATURES)"
+    subprocess.run(["make", "--no-print-directory", "optimise", f"IN={raw}", f"OUT={SPEED_WASM}", speed_flags],
+                   cwd=ROOT, check=True)
 
 
 def envoy_binary() -> str:
@@ -366,7 +364,7 @@ def markdown(results: dict) -> str:
     lines += ["", "| target | measured | |", "|---|---|---|"]
     for row in t:
         lines.append(f"| {row['target']} | {row['measured']} | {verdict(row['met'])} |")
-    lines += ["", f"Wasm: scim_edge.wasm {w['scim_edge']:,} bytes (shipped, opt-level z + wasm-opt -O2), "
+    lines += ["", f"Wasm: scim_edge.wasm {w['scim_edge']:,} bytes (shipped, opt-level z + wasm-opt -Oz), "
                   f"built for speed {w['speed']:,} bytes (opt-level 2 + wasm-opt -O2), "
                   f"minimal_filter.wasm {w['minimal']:,} bytes."]
     if results["problems"]:

@@ -176,3 +176,46 @@ def test_the_vm_is_held_to_its_capability_list(run_dir, scim_upstream):
     finally:
         envoy.stop()
         recorder.stop()
+
+
+def wasm_exports(path: Path) -> set[str]:
+    """The export names of a wasm module (its export section, id 7)."""
+    data = path.read_bytes()
+    assert data[:4] == b"\0asm"
+
+    def leb(at: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = data[at]
+            at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value, at
+
+    at, names = 8, set()
+    while at < len(data):
+        section, at = data[at], at + 1
+        size, at = leb(at)
+        if section == 7:
+            count, p = leb(at)
+            for _ in range(count):
+                length, p = leb(p)
+                names.add(data[p:p + length].decode())
+                p += length + 1  # the name, then the export kind
+                _, p = leb(p)  # and its index
+        at += size
+    return names
+
+
+def test_the_filter_exports_exactly_the_callbacks_the_capability_lists_allow():
+    """`make build` keeps only the callbacks the filter implements (wasm-metadce, FILTER_EXPORTS in
+    the Makefile), and every shipped configuration allows the same ones: a callback exported but
+    not allowed would never be made, one allowed but not exported would be skipped by Envoy."""
+    exported = {name for name in wasm_exports(stack.WASM) if name.startswith("proxy_on_")}
+    assert "proxy_on_response_headers" not in exported and "proxy_on_grpc_receive" not in exported
+    for config_path in SHIPPED:
+        config = yaml.safe_load(config_path.read_text())
+        allowed = stack.wasm_filter(config)["capability_restriction_config"]["allowed_capabilities"]
+        callbacks = {name for name in allowed if name.startswith("proxy_on_")}
+        assert callbacks == exported, config_path.name
