@@ -380,6 +380,8 @@ fn every_subcommand_has_help() {
         &["--help"][..],
         &["token", "--help"],
         &["token", "new", "--help"],
+        &["client", "new", "--help"],
+        &["key", "new", "--help"],
         &["check", "--help"],
         &["explain", "--help"],
     ] {

@@ -5,6 +5,7 @@ mapping profiles)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -58,6 +59,37 @@ def test_a_token_from_token_new_is_accepted_by_the_filter(scim_edge, scim_upstre
             assert refused.status_code == 401, refused.text
         assert recorder.since(mark) == [], "a refused request never reaches the upstream"
         assert gateway.counter("auth.accepted.entra-e2e") == 1
+    finally:
+        stop_gateway(gateway)
+        recorder.stop()
+
+
+def test_a_client_and_key_from_client_new_and_key_new_work_end_to_end(scim_edge, scim_upstream, run_dir, monkeypatch):
+    """The OAuth client and the signing key the command makes, configured as it prints them:
+    Entra's client-credentials flow gets a token at the edge, and the token admits SCIM calls."""
+    client = json.loads(run(scim_edge, "client", "new", "--name", "entra-oauth", "--json").stdout)
+    key = json.loads(run(scim_edge, "key", "new", "--kid", "cli-1", "--env", stack.TOKEN_KEY_ENV, "--json").stdout)
+    assert client["entry"]["secret_sha256"] != client["client_secret"], "only the digest goes in the configuration"
+    assert len(key["key"]) >= 32
+
+    monkeypatch.setenv(stack.TOKEN_KEY_ENV, key["key"])  # Envoy's environment, as an operator sets it
+    plugin = plugin_with_profile("omni")
+    plugin["oauth"]["clients"] = [client["entry"]]
+    plugin["oauth"]["signing_keys"] = [key["entry"]]
+    recorder = UpstreamRecorder(scim_upstream).start()
+    gateway = start_gateway(run_dir, "envoy-cli-oauth", recorder.port, recorder, plugin=plugin)
+    try:
+        form = {"grant_type": "client_credentials", "client_id": client["client_id"],
+                "client_secret": client["client_secret"]}
+        issued = requests.post(f"{gateway.origin}/oauth2/token", data=form, timeout=10)
+        assert issued.status_code == 200, issued.text
+        access = issued.json()["access_token"]
+        assert json.loads(base64.urlsafe_b64decode(access.split(".")[0] + "=="))["kid"] == "cli-1"
+        listed = requests.get(f"{gateway.base}/Users?count=1", headers={"Authorization": f"Bearer {access}"}, timeout=10)
+        assert listed.status_code == 200, listed.text
+        wrong = requests.post(f"{gateway.origin}/oauth2/token", data={**form, "client_secret": "wrong"}, timeout=10)
+        assert wrong.status_code == 401
+        assert gateway.counter("auth.accepted.client.entra-oauth") == 1
     finally:
         stop_gateway(gateway)
         recorder.stop()

@@ -1,4 +1,5 @@
-//! `scim-edge`: the operator's command line. It makes client credentials, checks a configuration
+//! `scim-edge`: the operator's command line. It makes client credentials (static tokens, OAuth
+//! clients, access-token signing keys), checks a configuration
 //! with the filter's own compiler, and explains what the filter does with one request, running
 //! the filter's own pipeline. Native only: on wasm32 this binary is an empty stub, so neither clap
 //! nor this code reaches the filter.
@@ -19,6 +20,8 @@ fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Token { command: cli::TokenCommand::New(args) } => token::new(&args),
+        cli::Command::Client { command: cli::ClientCommand::New(args) } => token::new_client(&args),
+        cli::Command::Key { command: cli::KeyCommand::New(args) } => token::new_key(&args),
         cli::Command::Check(args) => check::run(&args),
         cli::Command::Explain(args) => explain::run(&args),
     };
@@ -57,6 +60,17 @@ mod cli {
             #[command(subcommand)]
             command: TokenCommand,
         },
+        /// OAuth 2.0 clients for the edge's token endpoint (Entra's "Client Identifier" and
+        /// "Client Secret").
+        Client {
+            #[command(subcommand)]
+            command: ClientCommand,
+        },
+        /// Signing keys for the edge's OAuth access tokens (`oauth.signing_keys`).
+        Key {
+            #[command(subcommand)]
+            command: KeyCommand,
+        },
         /// Check plugin configurations (JSON) or whole Envoy configurations (YAML) with the
         /// filter's own configuration compiler. Exit status 0 when every scim-edge filter's
         /// configuration compiles, 1 when one does not, 2 when a file cannot be used.
@@ -84,6 +98,52 @@ mod cli {
         #[arg(long, value_name = "FILE")]
         pub out: Option<PathBuf>,
         /// Print one JSON object: {"name", "token", "entry"} (without "token" when --out is given).
+        #[arg(long)]
+        pub json: bool,
+    }
+
+    #[derive(Subcommand, Debug)]
+    pub enum ClientCommand {
+        /// Make a client id and a fresh secret (secure random source): print the secret once, with
+        /// the entry (name, client_id and the secret's SHA-256) for `oauth.clients`.
+        New(ClientNewArgs),
+    }
+
+    #[derive(Args, Debug)]
+    pub struct ClientNewArgs {
+        /// The client's name in logs and counters: 1 to 64 of A-Z a-z 0-9 - _ (e.g. entra).
+        #[arg(long)]
+        pub name: String,
+        /// The client id Entra sends (default: a fresh random one).
+        #[arg(long, value_name = "ID")]
+        pub client_id: Option<String>,
+        /// Write the secret to FILE (mode 0600, never overwritten) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        pub out: Option<PathBuf>,
+        /// Print one JSON object: {"name", "client_id", "client_secret", "entry"}.
+        #[arg(long)]
+        pub json: bool,
+    }
+
+    #[derive(Subcommand, Debug)]
+    pub enum KeyCommand {
+        /// Make a fresh signing key (32 random bytes, base64url) for the access tokens: print it
+        /// once, for the environment variable Envoy passes to the VM, with the `signing_keys` entry.
+        New(KeyNewArgs),
+    }
+
+    #[derive(Args, Debug)]
+    pub struct KeyNewArgs {
+        /// The key id (`kid`) tokens name it by: 1 to 64 of A-Z a-z 0-9 - _ (e.g. 2027-01).
+        #[arg(long)]
+        pub kid: String,
+        /// The environment variable that will hold the key (listed in host_env_keys).
+        #[arg(long, value_name = "NAME", default_value = "SCIM_EDGE_TOKEN_KEY")]
+        pub env: String,
+        /// Write the key to FILE (mode 0600, never overwritten) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        pub out: Option<PathBuf>,
+        /// Print one JSON object: {"kid", "env", "key", "entry"}.
         #[arg(long)]
         pub json: bool,
     }

@@ -1,4 +1,5 @@
-//! `scim-edge token new`: a static client token and its configuration entry.
+//! `scim-edge token new`, `client new` and `key new`: a credential made from the system's random
+//! source, shown once (or written to a 0600 file), and its configuration entry.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -6,7 +7,7 @@ use std::process::ExitCode;
 
 use scim_edge::auth::sha256_hex;
 
-use crate::cli::TokenNewArgs;
+use crate::cli::{ClientNewArgs, KeyNewArgs, TokenNewArgs};
 
 /// 32 random bytes: 256 bits, as many as the digest keeps.
 const TOKEN_BYTES: usize = 32;
@@ -16,16 +17,7 @@ pub fn new(args: &TokenNewArgs) -> Result<ExitCode, String> {
     let token = base64url(&random_bytes()?);
     let entry = serde_json::json!({"name": args.name, "sha256": sha256_hex(token.as_bytes())});
     if let Some(path) = &args.out {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        // Owner read and write only: the token is a credential.
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options
-            .open(path)
-            .map_err(|e| format!("cannot create {} ({e}); choose a path that does not exist yet", path.display()))?;
-        file.write_all(format!("{token}\n").as_bytes())
-            .map_err(|e| format!("cannot write {} ({e})", path.display()))?;
+        write_secret(path, &token)?;
     }
     if args.json {
         let mut shown = serde_json::json!({"name": args.name, "entry": entry});
@@ -49,6 +41,101 @@ pub fn new(args: &TokenNewArgs) -> Result<ExitCode, String> {
     println!("# the entry for \"tokens\" in the plugin configuration (the gateway keeps only the digest):");
     println!("{entry}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `scim-edge client new`: an OAuth client for the token endpoint.
+pub fn new_client(args: &ClientNewArgs) -> Result<ExitCode, String> {
+    check_name(&args.name)?;
+    let client_id = match &args.client_id {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 256
+                && id.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') =>
+        {
+            id.clone()
+        }
+        Some(_) => return Err("--client-id: 1 to 256 printable characters, no quote or backslash".into()),
+        None => format!("scim-edge-{}", &base64url(&random_bytes()?)[..16]),
+    };
+    let secret = base64url(&random_bytes()?);
+    let entry =
+        serde_json::json!({"name": args.name, "client_id": client_id, "secret_sha256": sha256_hex(secret.as_bytes())});
+    if let Some(path) = &args.out {
+        write_secret(path, &secret)?;
+    }
+    if args.json {
+        let mut shown = serde_json::json!({"name": args.name, "client_id": client_id, "entry": entry});
+        if args.out.is_none() {
+            shown["client_secret"] = serde_json::Value::String(secret);
+        }
+        println!("{shown}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("# OAuth client \"{}\": in Entra, Client Identifier and Client Secret.", args.name);
+    println!("client_id: {client_id}");
+    match &args.out {
+        Some(path) => println!("# client secret written to {} (mode 0600)", path.display()),
+        None => println!("client_secret: {secret}\n# the secret is shown only this once"),
+    }
+    println!("# the entry for \"oauth.clients\" in the plugin configuration (the gateway keeps only the digest):");
+    println!("{entry}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scim-edge key new`: a signing key for the edge's access tokens.
+pub fn new_key(args: &KeyNewArgs) -> Result<ExitCode, String> {
+    check_name(&args.kid).map_err(|e| e.replacen("--name", "--kid", 1))?;
+    let valid_env = !args.env.is_empty() && args.env.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid_env {
+        return Err("--env: an environment variable name (A-Z a-z 0-9 _)".into());
+    }
+    let key = base64url(&random_bytes()?);
+    let entry = serde_json::json!({"kid": args.kid, "secret_env": args.env});
+    if let Some(path) = &args.out {
+        write_secret(path, &key)?;
+    }
+    if args.json {
+        let mut shown = serde_json::json!({"kid": args.kid, "env": args.env, "entry": entry});
+        if args.out.is_none() {
+            shown["key"] = serde_json::Value::String(key);
+        }
+        println!("{shown}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &args.out {
+        Some(path) => println!(
+            "# key \"{}\" written to {} (mode 0600): set {} to it for Envoy.",
+            args.kid,
+            path.display(),
+            args.env
+        ),
+        None => {
+            println!(
+                "# key \"{}\": set {} to it in Envoy's environment (every replica). Shown only this once.",
+                args.kid, args.env
+            );
+            println!("{}={key}", args.env);
+        }
+    }
+    println!(
+        "# the entry for \"oauth.signing_keys\" (list {} in host_env_keys; signing_kid picks the signing key):",
+        args.env
+    );
+    println!("{entry}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a secret to a new file only the owner can read (never overwriting one).
+fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), String> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    // Owner read and write only: it is a credential.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {} ({e}); choose a path that does not exist yet", path.display()))?;
+    file.write_all(format!("{secret}\n").as_bytes()).map_err(|e| format!("cannot write {} ({e})", path.display()))
 }
 
 /// The rule the configuration applies to `tokens[].name` (src/config.rs).
