@@ -139,6 +139,10 @@ fn check_warns_about_the_development_token_and_a_budget_above_omnis() {
         "{shown}"
     );
     assert!(shown.contains("warning: rate_limit.requests_per_minute: 6000 per minute is above Omni's"), "{shown}");
+    assert!(
+        shown.contains("warning: oauth.clients[0].secret_sha256: the digest of the development client secret"),
+        "{shown}"
+    );
     let omni = stdout(&scim_edge(&["check", "--assume-env", "envoy/envoy.omni.yaml"]));
     assert!(!omni.contains("rate_limit"), "envoy.omni.yaml keeps Omni's budget: {omni}");
     assert!(omni.contains("tokens[0].sha256: the digest of the placeholder"), "{omni}");

@@ -25,6 +25,9 @@ const KNOWN_DIGESTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The local stack's OAuth client secret, `local-dev-client-secret` (published, development only).
+const LOCAL_DEV_CLIENT_SECRET_DIGEST: &str = "c7c210ef57ffe38ee9e660ad8e3ce0ae8ca00b154fb352375140b270ab8ae490";
+
 /// Weak tokens worth a warning when their digest shows up.
 const WEAK_TOKENS: &[&str] =
     &["local-dev-token", "changeme", "change-me", "secret", "password", "token", "test", "admin"];
@@ -138,6 +141,15 @@ fn warn_about(config: &Config, document: Option<&Value>, findings: &mut Findings
         } else if let Some(weak) = WEAK_TOKENS.iter().find(|t| sha256_hex(t.as_bytes()) == digest) {
             findings.warnings.push(format!(
                 "tokens[{index}].sha256: the digest of the guessable token '{weak}'; make a real one with `scim-edge token new --name NAME`"
+            ));
+        }
+    }
+    let clients = document.pointer("/oauth/clients").and_then(Value::as_array).into_iter().flatten();
+    for (index, client) in clients.enumerate() {
+        let digest = client.get("secret_sha256").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+        if digest == LOCAL_DEV_CLIENT_SECRET_DIGEST {
+            findings.warnings.push(format!(
+                "oauth.clients[{index}].secret_sha256: the digest of the development client secret local-dev-client-secret (published: anyone can use it); make a real client with `scim-edge client new --name NAME`"
             ));
         }
     }
