@@ -19,7 +19,7 @@ use crate::http::Method;
 use crate::http::{is_scim_json, status_class, Response};
 use crate::mapping::{Policy, Projection};
 use crate::metrics::{Counter, Histogram};
-use crate::ratelimit::{Bucket, Decision, RateLimit};
+use crate::ratelimit::{Decision, RateLimit, SharedData};
 use crate::route::ResourceType;
 use crate::route::{resolve, scope, Endpoint, Route, Scope};
 use crate::scim::normalisation::{Changes, Normalisation};
@@ -63,21 +63,18 @@ pub trait Host {
     }
 }
 
-/// The outcome of a compare-and-swap write to shared data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SharedWrite {
-    Stored,
-    /// Another worker wrote first: read again and retry.
-    Conflict,
-    Failed,
+pub use crate::ratelimit::SharedWrite;
+
+/// The budgets' compare-and-swap loop ([`crate::ratelimit::update`]) over the host's shared data.
+impl<H: Host + ?Sized> SharedData for H {
+    fn load(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.shared_get(key)
+    }
+
+    fn store(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite {
+        self.shared_set(key, value, cas)
+    }
 }
-
-/// How many times a budget update is retried when other workers keep winning the CAS race.
-const BUDGET_ATTEMPTS: usize = 16;
-
-/// The CAS a new budget is written with: one no stored entry carries (the host hands them out
-/// from 1 upwards, one per write), so the write creates the key or conflicts with whoever did.
-const CREATE_CAS: u32 = u32::MAX;
 
 /// What to tell the proxy after a callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,8 +324,10 @@ impl Exchange {
             return;
         };
         let max_block_ms = self.config.upstream.max_retry_after_s.saturating_mul(1000);
-        let updated = self
-            .update_budget(host, now_ms, max_block_ms, |bucket| (limit.back_off(bucket, now_ms, retry_after_s), ()));
+        let key = self.config.upstream.budget_key();
+        let updated = crate::ratelimit::update(host, key, now_ms, max_block_ms, |bucket| {
+            (limit.back_off(bucket, now_ms, retry_after_s), ())
+        });
         if updated.is_none() {
             log::warn!("scim-edge ctx={}: the upstream's 429 could not be stored in the budget", self.context_id);
         }
@@ -356,54 +355,14 @@ impl Exchange {
             return Decision::Deny { retry_after_s: 1 };
         };
         let max_block_ms = self.config.upstream.max_retry_after_s.saturating_mul(1000);
-        match self.update_budget(host, now_ms, max_block_ms, |bucket| limit.take(bucket, now_ms)) {
+        let key = self.config.upstream.budget_key();
+        match crate::ratelimit::update(host, key, now_ms, max_block_ms, |bucket| limit.take(bucket, now_ms)) {
             Some(decision) => decision,
             None => {
                 log::warn!("scim-edge ctx={}: the request budget is unavailable (shared data)", self.context_id);
                 Decision::Deny { retry_after_s: 1 }
             }
         }
-    }
-
-    /// One compare-and-swap update of the budget in shared data: `change` gets the stored bucket
-    /// (`None` when there is none yet) and returns the bucket to store. `None` when no update
-    /// could be stored within [`BUDGET_ATTEMPTS`].
-    ///
-    /// Every write is conditional. The host creates a missing key whatever CAS it is given, but
-    /// rejects a CAS that does not match an existing key: writing a new bucket with a CAS no
-    /// entry carries ([`CREATE_CAS`]) creates it or, if another worker created it first (or the
-    /// read failed and read as missing), conflicts and is retried on what is there. A stored
-    /// value that is not a bucket counts as an empty one (it refills at the rate), never a full
-    /// one. A block longer than `max_block_ms` (stored before the bound was configured) is cut.
-    fn update_budget<T>(
-        &mut self,
-        host: &mut dyn Host,
-        now_ms: u64,
-        max_block_ms: u64,
-        mut change: impl FnMut(Option<Bucket>) -> (Bucket, T),
-    ) -> Option<T> {
-        let key = self.config.upstream.budget_key();
-        for _ in 0..BUDGET_ATTEMPTS {
-            let (bucket, cas) = match host.shared_get(key) {
-                (None, _) => (None, CREATE_CAS),
-                (Some(bytes), Some(cas)) => {
-                    let empty = Bucket { milli_tokens: 0, updated_ms: now_ms, blocked_until_ms: 0 };
-                    let mut bucket = Bucket::decode(&bytes).unwrap_or(empty);
-                    bucket.blocked_until_ms = bucket.blocked_until_ms.min(now_ms.saturating_add(max_block_ms));
-                    bucket.updated_ms = bucket.updated_ms.min(now_ms.saturating_add(max_block_ms));
-                    (Some(bucket), cas)
-                }
-                // A value without a CAS cannot be updated safely.
-                (Some(_), None) => return None,
-            };
-            let (next, outcome) = change(bucket);
-            match host.shared_set(key, &next.encode(), Some(cas)) {
-                SharedWrite::Stored => return Some(outcome),
-                SharedWrite::Conflict => continue,
-                SharedWrite::Failed => return None,
-            }
-        }
-        None
     }
 
     /// Authentication, then routing, then the checks that need only the headers.
@@ -703,10 +662,7 @@ fn request_id(value: Option<&[u8]>) -> String {
 /// For the log line of a request that is not (yet) routed: the endpoint it aims at when that is a
 /// SCIM name, never a client-chosen string.
 fn endpoint_hint(rest: &str) -> &'static str {
-    const KNOWN: &[&str] =
-        &["Users", "Groups", "Me", "Bulk", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes"];
-    let first = rest.split('/').next().unwrap_or_default();
-    KNOWN.iter().find(|k| **k == first).copied().unwrap_or("unknown")
+    crate::route::label_of(rest.split('/').next().unwrap_or_default()).unwrap_or("unknown")
 }
 
 fn now_ms(host: &dyn Host) -> Option<u64> {

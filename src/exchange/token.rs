@@ -144,16 +144,10 @@ impl Exchange {
         self.reply(host, token_response(&token, oauth.lifetime_s));
     }
 
-    /// Takes one failed attempt from the client's budget (compare-and-swap, as the upstream's
-    /// budget does).
+    /// Takes one failed attempt from the client's budget (the same compare-and-swap update as the
+    /// upstream's budget; nothing ever blocks a failure budget, so no block is cut).
     fn charge_failure(&mut self, host: &mut dyn Host, key: &str, limit: &RateLimit, now_ms: u64) {
-        for _ in 0..BUDGET_ATTEMPTS {
-            let (stored, cas) = host.shared_get(key);
-            let (bucket, _) = limit.take(stored.as_deref().and_then(Bucket::decode), now_ms);
-            if host.shared_set(key, &bucket.encode(), cas) != SharedWrite::Conflict {
-                return;
-            }
-        }
+        crate::ratelimit::update(host, key, now_ms, u64::MAX, |bucket| limit.take(bucket, now_ms));
     }
 
     fn token_refused(&mut self, host: &mut dyn Host, error: OAuthError) {
