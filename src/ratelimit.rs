@@ -258,6 +258,50 @@ mod tests {
         assert_eq!(Bucket::decode(&[0u8; 25]), None);
     }
 
+    /// Shared data that answers a fixed read and a fixed write outcome, recording the writes.
+    struct Scripted {
+        read: (Option<Vec<u8>>, Option<u32>),
+        write: SharedWrite,
+        writes: Vec<Option<u32>>,
+    }
+
+    impl SharedData for Scripted {
+        fn load(&self, _key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+            self.read.clone()
+        }
+
+        fn store(&mut self, _key: &str, _value: &[u8], cas: Option<u32>) -> SharedWrite {
+            self.writes.push(cas);
+            self.write
+        }
+    }
+
+    fn scripted(read: (Option<Vec<u8>>, Option<u32>), write: SharedWrite) -> Scripted {
+        Scripted { read, write, writes: Vec::new() }
+    }
+
+    #[test]
+    fn the_cas_update_creates_conditionally_and_fails_closed() {
+        let take = |bucket| OMNI.take(bucket, 1_000);
+        // A missing key is created with a CAS no entry carries, never unconditionally.
+        let mut shared = scripted((None, None), SharedWrite::Stored);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), Some(Decision::Allow));
+        assert_eq!(shared.writes, vec![Some(CREATE_CAS)]);
+        // A stored value that is not a bucket is an empty one: the request is refused.
+        let mut shared = scripted((Some(b"garbage".to_vec()), Some(3)), SharedWrite::Stored);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), Some(Decision::Deny { retry_after_s: 1 }));
+        assert_eq!(shared.writes, vec![Some(3)]);
+        // Other workers winning every race, a failed write, a value without a CAS: no answer.
+        let mut shared = scripted((None, None), SharedWrite::Conflict);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), None);
+        assert_eq!(shared.writes.len(), BUDGET_ATTEMPTS);
+        let mut shared = scripted((None, None), SharedWrite::Failed);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), None);
+        let mut shared = scripted((Some(OMNI.take(None, 0).0.encode().to_vec()), None), SharedWrite::Stored);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), None);
+        assert!(shared.writes.is_empty());
+    }
+
     #[test]
     fn a_clock_going_backwards_neither_refills_nor_panics() {
         let (bucket, _) = OMNI.take(None, 10_000);
