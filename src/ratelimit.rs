@@ -2,8 +2,8 @@
 //! requests per minute per API key, then answers 429).
 //!
 //! The bucket lives in proxy-wasm shared data, so every worker of the VM draws from the same one;
-//! updates use the host's compare-and-swap. This module holds the arithmetic and the encoding; the
-//! exchange does the CAS loop through its host.
+//! updates use the host's compare-and-swap. This module holds the arithmetic, the encoding and the
+//! one compare-and-swap loop ([`update`]); the exchange hands it the host's shared data.
 
 /// Refill rate and capacity of a bucket, and how requests wait for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +131,72 @@ impl RateLimit {
     }
 }
 
+/// The outcome of a compare-and-swap write to shared data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedWrite {
+    Stored,
+    /// Another worker wrote first: read again and retry.
+    Conflict,
+    Failed,
+}
+
+/// The VM's shared data (common to all workers) as a budget needs it; the exchange's host
+/// provides it.
+pub trait SharedData {
+    /// The value under `key` with its compare-and-swap token.
+    fn load(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
+    /// Stores `value` under `key` unless it was written since `cas` was read.
+    fn store(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> SharedWrite;
+}
+
+/// How many times a budget update is retried when other workers keep winning the CAS race.
+const BUDGET_ATTEMPTS: usize = 16;
+
+/// The CAS a new budget is written with: one no stored entry carries (the host hands them out
+/// from 1 upwards, one per write), so the write creates the key or conflicts with whoever did.
+const CREATE_CAS: u32 = u32::MAX;
+
+/// One compare-and-swap update of the bucket under `key`: `change` gets the stored bucket (`None`
+/// when there is none yet) and returns the bucket to store and what to answer. `None` when no
+/// update could be stored within [`BUDGET_ATTEMPTS`]: callers fail closed on it.
+///
+/// Every write is conditional. The host creates a missing key whatever CAS it is given, but
+/// rejects a CAS that does not match an existing key: writing a new bucket with a CAS no entry
+/// carries ([`CREATE_CAS`]) creates it or, if another worker created it first (or the read failed
+/// and read as missing), conflicts and is retried on what is there. A stored value that is not a
+/// bucket counts as an empty one (it refills at the rate), never a full one; a value without a
+/// CAS is not updated. A block longer than `max_block_ms` (stored before the bound was
+/// configured) is cut.
+pub fn update<S: SharedData + ?Sized, T>(
+    shared: &mut S,
+    key: &str,
+    now_ms: u64,
+    max_block_ms: u64,
+    mut change: impl FnMut(Option<Bucket>) -> (Bucket, T),
+) -> Option<T> {
+    for _ in 0..BUDGET_ATTEMPTS {
+        let (bucket, cas) = match shared.load(key) {
+            (None, _) => (None, CREATE_CAS),
+            (Some(bytes), Some(cas)) => {
+                let empty = Bucket { milli_tokens: 0, updated_ms: now_ms, blocked_until_ms: 0 };
+                let mut bucket = Bucket::decode(&bytes).unwrap_or(empty);
+                bucket.blocked_until_ms = bucket.blocked_until_ms.min(now_ms.saturating_add(max_block_ms));
+                bucket.updated_ms = bucket.updated_ms.min(now_ms.saturating_add(max_block_ms));
+                (Some(bucket), cas)
+            }
+            // A value without a CAS cannot be updated safely.
+            (Some(_), None) => return None,
+        };
+        let (next, outcome) = change(bucket);
+        match shared.store(key, &next.encode(), Some(cas)) {
+            SharedWrite::Stored => return Some(outcome),
+            SharedWrite::Conflict => continue,
+            SharedWrite::Failed => return None,
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +256,50 @@ mod tests {
         assert_eq!(Bucket::decode(&bucket.encode()), Some(bucket));
         assert_eq!(Bucket::decode(b"short"), None);
         assert_eq!(Bucket::decode(&[0u8; 25]), None);
+    }
+
+    /// Shared data that answers a fixed read and a fixed write outcome, recording the writes.
+    struct Scripted {
+        read: (Option<Vec<u8>>, Option<u32>),
+        write: SharedWrite,
+        writes: Vec<Option<u32>>,
+    }
+
+    impl SharedData for Scripted {
+        fn load(&self, _key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+            self.read.clone()
+        }
+
+        fn store(&mut self, _key: &str, _value: &[u8], cas: Option<u32>) -> SharedWrite {
+            self.writes.push(cas);
+            self.write
+        }
+    }
+
+    fn scripted(read: (Option<Vec<u8>>, Option<u32>), write: SharedWrite) -> Scripted {
+        Scripted { read, write, writes: Vec::new() }
+    }
+
+    #[test]
+    fn the_cas_update_creates_conditionally_and_fails_closed() {
+        let take = |bucket| OMNI.take(bucket, 1_000);
+        // A missing key is created with a CAS no entry carries, never unconditionally.
+        let mut shared = scripted((None, None), SharedWrite::Stored);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), Some(Decision::Allow));
+        assert_eq!(shared.writes, vec![Some(CREATE_CAS)]);
+        // A stored value that is not a bucket is an empty one: the request is refused.
+        let mut shared = scripted((Some(b"garbage".to_vec()), Some(3)), SharedWrite::Stored);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), Some(Decision::Deny { retry_after_s: 1 }));
+        assert_eq!(shared.writes, vec![Some(3)]);
+        // Other workers winning every race, a failed write, a value without a CAS: no answer.
+        let mut shared = scripted((None, None), SharedWrite::Conflict);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), None);
+        assert_eq!(shared.writes.len(), BUDGET_ATTEMPTS);
+        let mut shared = scripted((None, None), SharedWrite::Failed);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), None);
+        let mut shared = scripted((Some(OMNI.take(None, 0).0.encode().to_vec()), None), SharedWrite::Stored);
+        assert_eq!(update(&mut shared, "k", 1_000, 0, take), None);
+        assert!(shared.writes.is_empty());
     }
 
     #[test]

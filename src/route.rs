@@ -15,6 +15,14 @@ pub enum ResourceType {
 }
 
 impl ResourceType {
+    fn parse(segment: &str) -> Option<ResourceType> {
+        match segment {
+            "Users" => Some(ResourceType::User),
+            "Groups" => Some(ResourceType::Group),
+            _ => None,
+        }
+    }
+
     /// The endpoint name in the URL (RFC 7644 §3.2).
     pub fn endpoint(self) -> &'static str {
         match self {
@@ -189,15 +197,11 @@ fn endpoint(rest: &str) -> Result<Endpoint, ScimError> {
             _ => Err(not_found()),
         };
     }
-    let resource_type = match first {
-        "Users" => ResourceType::User,
-        "Groups" => ResourceType::Group,
-        _ => {
-            return Err(match (NOT_IMPLEMENTED.contains(&first), second) {
-                (true, None) => ScimError::new(501, format!("/{first} is not supported by this gateway")),
-                _ => not_found(),
-            })
-        }
+    let Some(resource_type) = ResourceType::parse(first) else {
+        return Err(match (NOT_IMPLEMENTED.contains(&first), second) {
+            (true, None) => ScimError::new(501, format!("/{first} is not supported by this gateway")),
+            _ => not_found(),
+        });
     };
     match (second, extra) {
         (None, _) => Ok(Endpoint::Collection(resource_type)),
@@ -205,6 +209,19 @@ fn endpoint(rest: &str) -> Result<Endpoint, ScimError> {
         (Some(id), None) if is_resource_id(id) => Ok(Endpoint::Resource(resource_type, id.to_string())),
         _ => Err(not_found()),
     }
+}
+
+/// For the log line of a request that is not (yet) routed: the endpoint named by the first
+/// segment below the SCIM prefix when this module knows it (served or answered 501), `None` for
+/// anything else, so a client-chosen string never reaches a log.
+pub fn label_of(first_segment: &str) -> Option<&'static str> {
+    if first_segment == ".search" {
+        return Some(Endpoint::Search(None).label());
+    }
+    ResourceType::parse(first_segment)
+        .map(ResourceType::endpoint)
+        .or_else(|| Discovery::parse(first_segment).map(Discovery::endpoint))
+        .or_else(|| NOT_IMPLEMENTED.iter().find(|name| **name == first_segment).copied())
 }
 
 fn not_found() -> ScimError {
@@ -327,6 +344,16 @@ mod tests {
         assert_eq!((error.status, error.headers.clone()), (405, vec![("allow", "GET".to_string())]));
         for rest in ["ServiceProviderConfig/x", "Schemas/x/y", "ResourceTypes/a%2Fb"] {
             assert_eq!(resolve("GET", rest, "").unwrap_err().status, 404, "{rest}");
+        }
+    }
+
+    #[test]
+    fn log_labels_of_first_segments_are_the_endpoints_names_and_nothing_a_client_chose() {
+        for name in ["Users", "Groups", ".search", "ServiceProviderConfig", "Schemas", "ResourceTypes", "Me", "Bulk"] {
+            assert_eq!(label_of(name), Some(name));
+        }
+        for other in ["", "users", "Users ", "evil", "Users/x"] {
+            assert_eq!(label_of(other), None);
         }
     }
 

@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::auth::sha256_hex;
+use crate::ratelimit::Bucket;
+use shaping::empty_list;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 

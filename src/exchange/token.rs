@@ -6,7 +6,7 @@
 use super::*;
 use crate::jwt::{sign, Claims};
 use crate::oauth::{parse_request, throttled_response, token_response, OAuthError, MAX_BODY_BYTES};
-use crate::ratelimit::Bucket;
+use crate::ratelimit::{Bucket, Decision, RateLimit};
 
 /// A token request while its body arrives: what its headers said.
 pub(super) struct TokenRequest {
@@ -29,11 +29,11 @@ impl Exchange {
     }
 
     pub(super) fn token_headers(&mut self, host: &mut dyn Host, end_of_stream: bool) -> Flow {
-        self.outline.request_id = request_id(host.request_header("x-request-id").as_deref());
-        self.outline.endpoint = "token";
+        self.record.request_id = request_id(host.request_header("x-request-id").as_deref());
+        self.record.endpoint = "token";
         let method = header_text(host, ":method").unwrap_or_default();
         for c in method.chars().filter(char::is_ascii_uppercase).take(8) {
-            self.outline.method.push(c);
+            self.record.method.push(c);
         }
         let request = TokenRequest {
             method,
@@ -109,7 +109,7 @@ impl Exchange {
                 oauth.failure_budget.take(stored.as_deref().and_then(Bucket::decode), now_ms)
             {
                 host.count(Counter::TokensRefused("throttled"));
-                self.outline.note = "throttled";
+                self.record.note = "throttled";
                 return self.reply(host, throttled_response(retry_after_s));
             }
         }
@@ -119,10 +119,10 @@ impl Exchange {
             }
             return self.token_refused(host, OAuthError::invalid_client(attempt.basic));
         };
-        self.outline.auth = Some(format!("client={}", client.name));
+        self.record.auth = Some(format!("client={}", client.name));
         // No clock, no expiry: no token.
         let (Some(now), Some(key)) = (now, oauth.signing_key()) else {
-            self.outline.note = "no_clock";
+            self.record.note = "no_clock";
             let error = OAuthError {
                 status: 500,
                 error: "server_error",
@@ -144,21 +144,15 @@ impl Exchange {
         self.reply(host, token_response(&token, oauth.lifetime_s));
     }
 
-    /// Takes one failed attempt from the client's budget (compare-and-swap, as the upstream's
-    /// budget does).
+    /// Takes one failed attempt from the client's budget (the same compare-and-swap update as the
+    /// upstream's budget; nothing ever blocks a failure budget, so no block is cut).
     fn charge_failure(&mut self, host: &mut dyn Host, key: &str, limit: &RateLimit, now_ms: u64) {
-        for _ in 0..BUDGET_ATTEMPTS {
-            let (stored, cas) = host.shared_get(key);
-            let (bucket, _) = limit.take(stored.as_deref().and_then(Bucket::decode), now_ms);
-            if host.shared_set(key, &bucket.encode(), cas) != SharedWrite::Conflict {
-                return;
-            }
-        }
+        crate::ratelimit::update(host, key, now_ms, u64::MAX, |bucket| limit.take(bucket, now_ms));
     }
 
     fn token_refused(&mut self, host: &mut dyn Host, error: OAuthError) {
         host.count(Counter::TokensRefused(error.error));
-        self.outline.note = error.error;
+        self.record.note = error.error;
         self.reply(host, error.into_response());
     }
 }
