@@ -11,11 +11,12 @@ use serde_json::{Map, Value};
 
 use crate::auth::{is_token68, TokenEntry, TokenSet};
 use crate::entra::EntraJwt;
-use crate::mapping::{retain_strings, Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
+use crate::mapping::{Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
 use crate::oauth::OAuth;
 use crate::ratelimit::{Pacing, RateLimit};
 use crate::route::ResourceType;
 use crate::scim::filter::resolve_attr;
+use crate::scim::query::retain_strings;
 use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
 use crate::scim::value::parse_json;
 use crate::upstream::{PublicBase, Upstream};
@@ -232,12 +233,11 @@ fn profile_of(root: &Fields) -> Profile {
     named.and_then(Profile::parse).unwrap_or(Profile::Omni)
 }
 
-/// Omni's published API limit: 60 requests per minute per API key.
-pub const OMNI_RATE_LIMIT: RateLimit = RateLimit { requests_per_minute: 60, burst: 60, pacing: Pacing::DEFAULT };
+pub use crate::omni::OMNI_RATE_LIMIT;
 
 fn rate_limit(root: &Fields, profile: Profile) -> Result<Option<RateLimit>, ConfigError> {
     let value = match root.get("rate_limit") {
-        None => return Ok((profile == Profile::Omni).then_some(OMNI_RATE_LIMIT)),
+        None => return Ok(profile.contract().default_rate_limit()),
         Some(Value::String(off)) if off == "off" => return Ok(None),
         Some(value) => value,
     };

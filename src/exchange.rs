@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::http::Method;
 use crate::http::{is_scim_json, status_class, Response};
-use crate::mapping::{Policy, Projection};
+use crate::mapping::Policy;
 use crate::metrics::{Counter, Histogram};
 use crate::ratelimit::{Bucket, Decision, RateLimit};
 use crate::route::ResourceType;
@@ -25,6 +25,7 @@ use crate::route::{resolve, scope, Endpoint, Route, Scope};
 use crate::scim::normalisation::{Changes, Normalisation};
 use crate::scim::patch::prepare_patch;
 use crate::scim::query::parse_query;
+use crate::scim::query::Projection;
 use crate::scim::resource::prepare_resource;
 use crate::scim::search::{prepare_search, search_request};
 use crate::scim_error::{ScimError, ScimType};
@@ -428,15 +429,7 @@ impl Exchange {
         let mut changes = Changes::default();
         if route.endpoint == Endpoint::Search(None) {
             let mapping = &config.mapping;
-            if mapping.users.is_omni() {
-                return Err(ScimError::new(
-                    501,
-                    format!(
-                        "/{} is not part of Omni's SCIM API, which this gateway forwards to",
-                        route.endpoint.label()
-                    ),
-                ));
-            }
+            mapping.users.contract.root_search(route.endpoint.label())?;
             // Its answer mixes resource types, each stripped by its own mapping: rather than trust
             // each resource to say what it is, a root search is not served when either strips.
             if !(mapping.users.strips_nothing && mapping.groups.strips_nothing) {
@@ -743,7 +736,7 @@ fn canonical_query(
     if !policy.restrict_query(&mut query, changes) {
         return Ok((None, Projection::default()));
     }
-    let projection = policy.contract_query(&mut query);
+    let projection = policy.contract.query(policy.resource_type(), &mut query);
     query.cap_count();
     let canonical = query.to_query_string();
     if canonical != route.query {
@@ -790,10 +783,10 @@ fn prepare_body(
             let Some((mut query, policy)) = prepare_search(&policies, body, changes)? else {
                 return Ok(Planned::Answer(empty_list()));
             };
-            if policy.is_omni() {
+            if policy.contract.search_as_get() {
                 // Omni's API has no .search: the same query as the GET it is equivalent to
                 // (RFC 7644 §3.4.3).
-                *projection = policy.contract_query(&mut query);
+                *projection = policy.contract.query(policy.resource_type(), &mut query);
                 route.method = Method::Get;
                 route.endpoint = Endpoint::Collection(policy.resource_type());
                 route.query = query.to_query_string();

@@ -26,6 +26,7 @@ pub mod jwt;
 pub mod mapping;
 pub mod metrics;
 pub mod oauth;
+pub mod omni;
 pub mod ratelimit;
 pub mod retry_after;
 pub mod route;

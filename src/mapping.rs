@@ -8,10 +8,14 @@
 
 use serde_json::{Map, Value};
 
+use crate::http::Method;
+use crate::omni::Contract;
 use crate::route::ResourceType;
 use crate::scim::filter::{resolve_attr, Filter};
 use crate::scim::normalisation::Changes;
-use crate::scim::query::Query;
+use crate::scim::query::{retain, retain_strings, Query};
+use crate::scim::rules::AttributeRules;
+pub use crate::scim::rules::{stripped_name, Verdict, UNLISTED_CUSTOM};
 use crate::scim::schema::{
     AttrRef, Mutability, ResourceSchema, Schema, ENTERPRISE_USER, GROUP, OMNI_SYSTEM_ATTRIBUTES,
     OMNI_USER_ATTRIBUTE_URN, USER,
@@ -43,6 +47,14 @@ impl Profile {
             Profile::Rfc => "rfc",
         }
     }
+
+    /// The upstream contract the profile holds requests to.
+    pub fn contract(self) -> Contract {
+        match self {
+            Profile::Omni => Contract::Omni,
+            Profile::Rfc => Contract::Rfc,
+        }
+    }
 }
 
 /// What to do with an Omni system attribute a client tries to set.
@@ -52,38 +64,19 @@ pub enum SystemAttributes {
     Strip,
 }
 
-/// What happens to one attribute on its way upstream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Forward,
-    Strip,
-    Reject(ScimError),
-}
-
 /// The mapping of one resource type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub schema: &'static ResourceSchema,
     pub profile: Profile,
+    /// The upstream's contract beyond RFC 7644 (Omni's under the `omni` profile).
+    pub contract: Contract,
     /// Canonical paths: a top-level attribute (all its sub-attributes) or `attr.sub`.
     allowed: Vec<String>,
     system: SystemAttributes,
     /// Nothing is ever stripped (the `rfc` profile without removals): responses need no parsing.
     pub strips_nothing: bool,
 }
-
-/// Counter-safe name of a stripped attribute: its canonical path with `:` and `.` as `_`.
-pub fn stripped_name(canonical: &str) -> String {
-    let mut name = String::with_capacity(canonical.len());
-    for c in canonical.chars() {
-        name.push(if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' });
-    }
-    name
-}
-
-/// Name under which attributes of an open schema that the configuration does not list are
-/// counted: client-chosen names never become counter names.
-pub const UNLISTED_CUSTOM: &str = "custom_unlisted";
 
 impl Policy {
     /// `base` and `add` are canonical paths resolved against `schema`; `remove` likewise.
@@ -94,7 +87,7 @@ impl Policy {
         system: SystemAttributes,
         strips_nothing: bool,
     ) -> Self {
-        Policy { schema, profile, allowed, system, strips_nothing }
+        Policy { schema, profile, contract: profile.contract(), allowed, system, strips_nothing }
     }
 
     /// The `rfc` profile without removals: validation and normalisation only.
@@ -131,10 +124,6 @@ impl Policy {
         }
         allowed.push("externalId".to_string());
         allowed
-    }
-
-    pub fn is_omni(&self) -> bool {
-        self.profile == Profile::Omni
     }
 
     pub fn resource_type(&self) -> ResourceType {
@@ -282,24 +271,6 @@ impl Policy {
         }
     }
 
-    /// Omni's contract for query parameters: `filter`, `startIndex`, `count`, and on groups
-    /// `excludedAttributes=members`. Attribute selection is left to the edge (the returned
-    /// [`Projection`]); sorting, which Omni's API does not offer, is dropped.
-    pub fn contract_query(&self, query: &mut Query) -> Projection {
-        if !self.is_omni() {
-            return Projection::default();
-        }
-        query.sort_by = None;
-        query.sort_order = None;
-        let attributes = std::mem::take(&mut query.attributes);
-        let mut excluded = std::mem::take(&mut query.excluded_attributes);
-        if self.resource_type() == ResourceType::Group && excluded.iter().any(|e| e == "members") {
-            retain_strings(&mut excluded, &mut |e| e != "members");
-            query.excluded_attributes = vec!["members".to_string()];
-        }
-        Projection { attributes, excluded }
-    }
-
     /// Strips a response body: a resource, or each resource of a ListResponse, keeps `id`,
     /// `schemas`, `meta` and its mapped attributes; `schemas` keeps the URNs still in use.
     pub fn strip_response(&self, body: &mut Value) {
@@ -374,68 +345,46 @@ impl Policy {
     }
 }
 
+impl AttributeRules for Policy {
+    fn schema(&self) -> &'static ResourceSchema {
+        self.schema
+    }
+
+    fn strips_nothing(&self) -> bool {
+        self.strips_nothing
+    }
+
+    fn verdict(&self, attr: &AttrRef) -> Verdict {
+        Policy::verdict(self, attr)
+    }
+
+    fn strip_sub_attributes(&self, attr: &AttrRef, value: &mut Value, changes: &mut Changes) {
+        Policy::strip_sub_attributes(self, attr, value, changes)
+    }
+
+    fn restrict_query(&self, query: &mut Query, changes: &mut Changes) -> bool {
+        Policy::restrict_query(self, query, changes)
+    }
+
+    fn resource_contract(
+        &self,
+        method: Method,
+        core: &mut Map<String, Value>,
+        declared: &mut Vec<&'static str>,
+        extensions: &[(&'static Schema, Map<String, Value>)],
+    ) -> Result<(), ScimError> {
+        self.contract.resource(self.schema, method, core, declared, extensions)
+    }
+
+    fn patch_contract(&self, operations: Vec<Value>) -> Result<Vec<Value>, ScimError> {
+        self.contract.patch(self.resource_type(), operations)
+    }
+}
+
 enum Truth {
     Always,
     Never,
     Depends(Filter),
-}
-
-/// Attribute selection (RFC 7644 §3.4.2.5) the edge applies to the response itself, because the
-/// upstream's contract takes no such parameter.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Projection {
-    attributes: Vec<String>,
-    excluded: Vec<String>,
-}
-
-impl Projection {
-    pub fn is_empty(&self) -> bool {
-        self.attributes.is_empty() && self.excluded.is_empty()
-    }
-
-    /// Applies the selection to a resource, or to each resource of a ListResponse. `id`,
-    /// `schemas` and `meta` are always returned; selection is by top-level attribute, and an
-    /// excluded sub-attribute is removed from its attribute.
-    pub fn apply(&self, body: &mut Value) {
-        match body.get_mut("Resources") {
-            Some(Value::Array(resources)) => resources.iter_mut().for_each(|r| self.apply_one(r)),
-            _ => self.apply_one(body),
-        }
-    }
-
-    fn apply_one(&self, resource: &mut Value) {
-        let Value::Object(map) = resource else {
-            return;
-        };
-        let top = |path: &str| -> String {
-            match path.rsplit_once(':') {
-                Some((urn, _)) => urn.to_ascii_lowercase(),
-                None => path.split('.').next().unwrap_or_default().to_ascii_lowercase(),
-            }
-        };
-        if !self.attributes.is_empty() {
-            let mut wanted = Vec::with_capacity(self.attributes.len());
-            for attribute in &self.attributes {
-                wanted.push(top(attribute));
-            }
-            retain(map, &mut |key, _| {
-                matches!(key.as_str(), "id" | "schemas" | "meta") || wanted.contains(&key.to_ascii_lowercase())
-            });
-        }
-        for path in &self.excluded {
-            match path.split_once('.').filter(|_| !path.contains(':')) {
-                Some((name, sub)) => {
-                    if let Some(Value::Object(inner)) = map.get_mut(name) {
-                        inner.remove(sub);
-                    }
-                }
-                None => {
-                    let name = top(path);
-                    retain(map, &mut |key, _| key.to_ascii_lowercase() != name || key == "id");
-                }
-            }
-        }
-    }
 }
 
 /// The mappings of both resource types.
@@ -472,17 +421,6 @@ impl Mapping {
         );
         Mapping { users, groups }
     }
-}
-
-/// `Map::retain` behind one instantiation: each closure passed to `retain` directly would get its
-/// own copy of the B-tree's removal code.
-fn retain(map: &mut Map<String, Value>, keep: &mut dyn FnMut(&String, &mut Value) -> bool) {
-    map.retain(|name, value| keep(name, value));
-}
-
-/// `Vec::retain` on strings behind one instantiation, for the same reason as [`retain`].
-pub(crate) fn retain_strings(list: &mut Vec<String>, keep: &mut dyn FnMut(&String) -> bool) {
-    list.retain(|item| keep(item));
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::mapping::Policy;
 use crate::route::ResourceType;
 use serde_json::json;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
