@@ -32,6 +32,7 @@ pub mod retry_after;
 pub mod route;
 pub mod scim;
 pub mod scim_error;
+pub mod text;
 pub mod upstream;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown", not(test)))]

@@ -345,6 +345,116 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Compiles the mapping of one resource type: the profile's attributes, plus `add`, minus
+    /// `remove` (attribute paths as the configuration lists them). `privileged` lists the
+    /// privilege-bearing attributes the configuration allows.
+    pub fn compile(
+        resource_type: ResourceType,
+        profile: Profile,
+        system: SystemAttributes,
+        privileged: &[String],
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Policy, MappingError> {
+        let omni_prefix = format!("{OMNI_USER_ATTRIBUTE_URN}:");
+        let schema = match (profile, resource_type) {
+            (Profile::Omni, ResourceType::User) => {
+                let mut custom = Vec::new();
+                for (index, name) in add.iter().enumerate() {
+                    if let Some(custom_name) = name.strip_prefix(&omni_prefix) {
+                        if custom_name.is_empty()
+                            || custom_name.len() > 128
+                            || !custom_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+                        {
+                            return Err(MappingError::at(
+                                Entry::Add(index),
+                                "an Omni user attribute name is 1 to 128 of A-Z a-z 0-9 _ -",
+                            ));
+                        }
+                        custom.push(custom_name.to_string());
+                    }
+                }
+                ResourceSchema::omni_users(&custom)
+            }
+            _ => ResourceSchema::for_type(resource_type),
+        };
+        let mut allowed = Policy::base(profile, resource_type);
+        for (index, name) in add.iter().enumerate() {
+            let field = Entry::Add(index);
+            if profile == Profile::Omni && resource_type == ResourceType::Group {
+                return Err(MappingError::at(field, "Omni's SCIM API takes only displayName and members on groups"));
+            }
+            let attr = resolve_attr(schema, name).ok_or_else(|| {
+                MappingError::at(field, format!("unknown attribute for the {} profile", profile.as_str()))
+            })?;
+            if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
+                && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
+            {
+                return Err(MappingError::at(field, "an Omni system attribute is read-only and cannot be mapped"));
+            }
+            if attr.attribute.mutability == Mutability::ReadOnly || attr.target().mutability == Mutability::ReadOnly {
+                return Err(MappingError::at(field, "read-only: the upstream never receives it"));
+            }
+            if profile == Profile::Omni && attr.schema.is_some_and(|s| !attr.in_extension() && s.id == schema.core.id) {
+                let privilege = attr.attribute.name;
+                if PRIVILEGED.contains(&privilege) && !privileged.iter().any(|p| p == privilege) {
+                    return Err(MappingError::at(
+                        field,
+                        "privilege-bearing: list it in mapping.allow_privileged as well to forward it",
+                    ));
+                }
+            }
+            let canonical = attr.canonical();
+            if !allowed.contains(&canonical) {
+                allowed.push(canonical);
+            }
+        }
+        for (index, name) in remove.iter().enumerate() {
+            let field = Entry::Remove(index);
+            let attr = resolve_attr(schema, name).ok_or_else(|| MappingError::at(field, "unknown attribute"))?;
+            if attr.target().required || (attr.sub_attribute.is_none() && attr.attribute.required) {
+                return Err(MappingError::at(field, "required by the schema: it cannot be unmapped"));
+            }
+            let canonical = attr.canonical();
+            if let Some(sub) = attr.sub_attribute {
+                // Unmapping one sub-attribute of a mapped attribute maps its other sub-attributes.
+                let top = attr.top_level();
+                if let Some(position) = allowed.iter().position(|a| *a == top) {
+                    allowed.remove(position);
+                    for other in attr.attribute.sub_attributes.iter().filter(|s| s.name != sub.name) {
+                        allowed.push(format!("{top}.{}", other.name));
+                    }
+                }
+            }
+            let below = format!("{canonical}.");
+            retain_strings(&mut allowed, &mut |a| *a != canonical && !a.starts_with(&below));
+        }
+        let strips_nothing = profile == Profile::Rfc && remove.is_empty();
+        Ok(Policy::new(schema, profile, allowed, system, strips_nothing))
+    }
+}
+
+/// Which entry of a mapping's lists an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Add(usize),
+    Remove(usize),
+}
+
+/// Why an entry of `add` or `remove` cannot be mapped; the configuration names the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingError {
+    pub entry: Entry,
+    pub reason: String,
+}
+
+impl MappingError {
+    fn at(entry: Entry, reason: impl Into<String>) -> MappingError {
+        MappingError { entry, reason: reason.into() }
+    }
+}
+
 impl AttributeRules for Policy {
     fn schema(&self) -> &'static ResourceSchema {
         self.schema

@@ -14,6 +14,7 @@ use super::schema::{AttrRef, Mutability, ResourceSchema, Schema};
 use super::value::{check_attribute, invalid_syntax, invalid_value, object, parse_object, shown};
 use crate::http::Method;
 use crate::scim_error::{ScimError, ScimType};
+use crate::text::comma_join;
 
 /// Schema URNs Entra adds that are not SCIM schemas; dropped from `schemas`.
 const FOREIGN_SCHEMAS: &[&str] = &["http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"];
@@ -115,13 +116,7 @@ fn schemas(schema: &ResourceSchema, value: Value, changes: &mut Changes) -> Resu
         } else if FOREIGN_SCHEMAS.iter().any(|f| f.eq_ignore_ascii_case(&urn)) {
             changes.note(Normalisation::ForeignSchemaDropped);
         } else {
-            let mut accepted = String::new();
-            for id in schema.schema_ids() {
-                if !accepted.is_empty() {
-                    accepted.push_str(", ");
-                }
-                accepted.push_str(id);
-            }
+            let accepted = comma_join(&mut schema.schema_ids());
             return Err(invalid_value(format!(
                 "Unknown schema in 'schemas'; a {} accepts {accepted}",
                 schema.core.id.rsplit(':').next().unwrap_or_default(),

@@ -11,6 +11,7 @@ use scim_edge::dry_run::{self, DryRequest, Trace, UpstreamAnswer};
 use scim_edge::mapping::{stripped_name, Policy, Profile, PRIVILEGED, UNLISTED_CUSTOM};
 use scim_edge::route::ResourceType;
 use scim_edge::scim::schema::{AttrRef, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
+use scim_edge::text::comma_join;
 
 use crate::cli::ExplainArgs;
 use crate::source::load;
@@ -201,7 +202,7 @@ impl Explainer {
         }
         let reason = match policy.profile {
             Profile::Omni => {
-                let base = Policy::base(Profile::Omni, resource_type).join(", ");
+                let base = comma_join(&mut Policy::base(Profile::Omni, resource_type).iter().map(String::as_str));
                 let privileged = if PRIVILEGED.contains(&attr.attribute.name) && !attr.in_extension() {
                     format!(
                         " (privilege-bearing: it also needs \"{}\" in mapping.allow_privileged)",
