@@ -9,17 +9,14 @@
 use serde_json::{Map, Value};
 
 use crate::http::Method;
-use crate::omni::Contract;
+use crate::omni::{self, Contract};
 use crate::route::ResourceType;
 use crate::scim::filter::{resolve_attr, Filter};
 use crate::scim::normalisation::Changes;
 use crate::scim::query::{retain, retain_strings, Query};
 use crate::scim::rules::AttributeRules;
 pub use crate::scim::rules::{stripped_name, Verdict, UNLISTED_CUSTOM};
-use crate::scim::schema::{
-    AttrRef, Mutability, ResourceSchema, Schema, ENTERPRISE_USER, GROUP, OMNI_SYSTEM_ATTRIBUTES,
-    OMNI_USER_ATTRIBUTE_URN, USER,
-};
+use crate::scim::schema::{AttrRef, Mutability, ResourceSchema, Schema, ENTERPRISE_USER, GROUP, USER};
 use crate::scim_error::{ScimError, ScimType};
 
 /// Attributes that grant privileges in the upstream: never forwarded under `omni` unless the
@@ -111,16 +108,18 @@ impl Policy {
             }
         }
         let mut allowed = Vec::new();
-        match (profile, resource_type) {
-            (Profile::Omni, ResourceType::User) => {
-                return vec!["userName".into(), "active".into(), "displayName".into()]
+        if let Some(fixed) = profile.contract().attributes(resource_type) {
+            for name in fixed {
+                allowed.push(name.to_string());
             }
-            (Profile::Omni, ResourceType::Group) => return vec!["displayName".into(), "members".into()],
-            (Profile::Rfc, ResourceType::User) => {
+            return allowed;
+        }
+        match resource_type {
+            ResourceType::User => {
                 push_writable(&mut allowed, &USER, false);
                 push_writable(&mut allowed, &ENTERPRISE_USER, true);
             }
-            (Profile::Rfc, ResourceType::Group) => push_writable(&mut allowed, &GROUP, false),
+            ResourceType::Group => push_writable(&mut allowed, &GROUP, false),
         }
         allowed.push("externalId".to_string());
         allowed
@@ -132,9 +131,7 @@ impl Policy {
 
     /// The verdict for an attribute (or sub-attribute) a request would send upstream.
     pub fn verdict(&self, attr: &AttrRef) -> Verdict {
-        if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
-            && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
-        {
+        if omni::is_system_attribute(attr) {
             return match self.system {
                 SystemAttributes::Strip => Verdict::Strip,
                 SystemAttributes::Reject => Verdict::Reject(ScimError::bad_request(
@@ -357,46 +354,28 @@ impl Policy {
         add: &[String],
         remove: &[String],
     ) -> Result<Policy, MappingError> {
-        let omni_prefix = format!("{OMNI_USER_ATTRIBUTE_URN}:");
-        let schema = match (profile, resource_type) {
-            (Profile::Omni, ResourceType::User) => {
-                let mut custom = Vec::new();
-                for (index, name) in add.iter().enumerate() {
-                    if let Some(custom_name) = name.strip_prefix(&omni_prefix) {
-                        if custom_name.is_empty()
-                            || custom_name.len() > 128
-                            || !custom_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
-                        {
-                            return Err(MappingError::at(
-                                Entry::Add(index),
-                                "an Omni user attribute name is 1 to 128 of A-Z a-z 0-9 _ -",
-                            ));
-                        }
-                        custom.push(custom_name.to_string());
-                    }
-                }
-                ResourceSchema::omni_users(&custom)
-            }
-            _ => ResourceSchema::for_type(resource_type),
-        };
+        let contract = profile.contract();
+        let schema = contract
+            .schema(resource_type, add)
+            .map_err(|(index, reason)| MappingError::at(Entry::Add(index), reason))?;
         let mut allowed = Policy::base(profile, resource_type);
         for (index, name) in add.iter().enumerate() {
             let field = Entry::Add(index);
-            if profile == Profile::Omni && resource_type == ResourceType::Group {
-                return Err(MappingError::at(field, "Omni's SCIM API takes only displayName and members on groups"));
+            if let Some(reason) = contract.refuses_additions(resource_type) {
+                return Err(MappingError::at(field, reason));
             }
             let attr = resolve_attr(schema, name).ok_or_else(|| {
                 MappingError::at(field, format!("unknown attribute for the {} profile", profile.as_str()))
             })?;
-            if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
-                && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
-            {
+            if omni::is_system_attribute(&attr) {
                 return Err(MappingError::at(field, "an Omni system attribute is read-only and cannot be mapped"));
             }
             if attr.attribute.mutability == Mutability::ReadOnly || attr.target().mutability == Mutability::ReadOnly {
                 return Err(MappingError::at(field, "read-only: the upstream never receives it"));
             }
-            if profile == Profile::Omni && attr.schema.is_some_and(|s| !attr.in_extension() && s.id == schema.core.id) {
+            if contract.guards_privileges()
+                && attr.schema.is_some_and(|s| !attr.in_extension() && s.id == schema.core.id)
+            {
                 let privilege = attr.attribute.name;
                 if PRIVILEGED.contains(&privilege) && !privileged.iter().any(|p| p == privilege) {
                     return Err(MappingError::at(

@@ -3,8 +3,9 @@
 //! to RFC 7643/7644 alone ([`Contract::Rfc`]).
 //!
 //! - Users keep `userName`, `active`, `displayName` and the Omni user attributes
-//!   (`urn:omni:params:1.0:UserAttribute`) the configuration lists; groups keep `displayName` and
-//!   `members` (see `crate::mapping`).
+//!   (`urn:omni:params:1.0:UserAttribute:<name>`, a name of 1 to 128 of A-Z a-z 0-9 _ -) the
+//!   configuration lists; groups keep `displayName` and `members` and take no additions;
+//!   privilege-bearing attributes pass only by explicit opt-in (`mapping.allow_privileged`).
 //! - Omni's system attributes in `urn:omni:params:1.0:UserAttribute` are read-only: a request
 //!   setting one is refused (`mutability`), or stripped if the configuration says so.
 //! - A user is created with a `displayName` and an email address as `userName`; `schemas` lists
@@ -26,7 +27,7 @@ use crate::http::Method;
 use crate::ratelimit::{Pacing, RateLimit};
 use crate::route::ResourceType;
 use crate::scim::query::{retain_strings, Projection, Query};
-use crate::scim::schema::{ResourceSchema, Schema, OMNI_USER_ATTRIBUTE_URN};
+use crate::scim::schema::{AttrRef, ResourceSchema, Schema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
 use crate::scim::value::{invalid_value, object, shown};
 use crate::scim_error::ScimError;
 
@@ -41,7 +42,61 @@ pub enum Contract {
     Rfc,
 }
 
+/// Omni's system attributes in `urn:omni:params:1.0:UserAttribute`: read-only in Omni.
+pub fn is_system_attribute(attr: &AttrRef) -> bool {
+    attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
+        && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
+}
+
 impl Contract {
+    /// The attributes the contract keeps before the configuration's additions and removals;
+    /// `None` when it keeps what RFC 7643 lets a client write.
+    pub fn attributes(self, resource_type: ResourceType) -> Option<&'static [&'static str]> {
+        match (self, resource_type) {
+            (Contract::Omni, ResourceType::User) => Some(&["userName", "active", "displayName"]),
+            (Contract::Omni, ResourceType::Group) => Some(&["displayName", "members"]),
+            (Contract::Rfc, _) => None,
+        }
+    }
+
+    /// The schemas a resource type is validated against: Omni's users carry the Omni user
+    /// attributes `add` lists (`urn:omni:params:1.0:UserAttribute:<name>`, a name of 1 to 128 of
+    /// A-Z a-z 0-9 _ -). An invalid name is refused with the index of its entry in `add`.
+    pub fn schema(
+        self,
+        resource_type: ResourceType,
+        add: &[String],
+    ) -> Result<&'static ResourceSchema, (usize, &'static str)> {
+        if self != Contract::Omni || resource_type != ResourceType::User {
+            return Ok(ResourceSchema::for_type(resource_type));
+        }
+        let omni_prefix = format!("{OMNI_USER_ATTRIBUTE_URN}:");
+        let mut custom = Vec::new();
+        for (index, name) in add.iter().enumerate() {
+            if let Some(custom_name) = name.strip_prefix(&omni_prefix) {
+                if custom_name.is_empty()
+                    || custom_name.len() > 128
+                    || !custom_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
+                {
+                    return Err((index, "an Omni user attribute name is 1 to 128 of A-Z a-z 0-9 _ -"));
+                }
+                custom.push(custom_name.to_string());
+            }
+        }
+        Ok(ResourceSchema::omni_users(&custom))
+    }
+
+    /// Why the configuration may not add attributes to a resource type, if it may not.
+    pub fn refuses_additions(self, resource_type: ResourceType) -> Option<&'static str> {
+        (self == Contract::Omni && resource_type == ResourceType::Group)
+            .then_some("Omni's SCIM API takes only displayName and members on groups")
+    }
+
+    /// Whether privilege-bearing attributes need an explicit opt-in (`mapping.allow_privileged`).
+    pub fn guards_privileges(self) -> bool {
+        self == Contract::Omni
+    }
+
     /// The rate limit a configuration without `rate_limit` gets.
     pub fn default_rate_limit(self) -> Option<RateLimit> {
         (self == Contract::Omni).then_some(OMNI_RATE_LIMIT)

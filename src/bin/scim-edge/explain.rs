@@ -10,7 +10,7 @@ use scim_edge::config::Config;
 use scim_edge::dry_run::{self, DryRequest, Trace, UpstreamAnswer};
 use scim_edge::mapping::{stripped_name, Policy, Profile, PRIVILEGED, UNLISTED_CUSTOM};
 use scim_edge::route::ResourceType;
-use scim_edge::scim::schema::{AttrRef, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
+use scim_edge::scim::schema::{AttrRef, OMNI_USER_ATTRIBUTE_URN};
 use scim_edge::text::comma_join;
 
 use crate::cli::ExplainArgs;
@@ -195,9 +195,7 @@ impl Explainer {
                 return (canonical, format!("mapping.{key}.remove[{index}] unmaps it"));
             }
         }
-        if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
-            && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
-        {
+        if scim_edge::omni::is_system_attribute(&attr) {
             return (canonical, "an Omni system attribute (read-only in Omni), stripped because mapping.omni_system_attributes is \"strip\"".into());
         }
         let reason = match policy.profile {
