@@ -26,6 +26,7 @@ use scim_edge::auth::{bearer_token, is_token68, sha256_hex, AuthFailure, TokenEn
 use scim_edge::config::Config;
 use scim_edge::http::Method;
 use scim_edge::mapping::{Mapping, Policy, Verdict};
+use scim_edge::omni::Contract;
 use scim_edge::route::{resolve, scope, Endpoint, ResourceType, Scope};
 use scim_edge::scim::filter::{parse_filter, parse_patch_path, resolve_attr, Filter, PatchPath};
 use scim_edge::scim::normalisation::Changes;
@@ -285,7 +286,7 @@ fn check_prepared_resource(policy: &Policy, method: Method, id: Option<&str>, pr
             assert_mapped_value(policy, &attr, Some(value), what);
         }
     }
-    if policy.is_omni() {
+    if policy.contract == Contract::Omni {
         for urn in &declared {
             assert!(
                 *urn == schema.core.id || document.contains_key(*urn),
@@ -524,7 +525,7 @@ fn forward_query(
         return (None, changes.stripped().to_vec());
     }
     assert_query_mapped(policy, &query, what);
-    policy.contract_query(&mut query);
+    policy.contract.query(policy.resource_type(), &mut query);
     query.cap_count();
     let text = query.to_query_string();
     let forwarded = parse_query(&text, method, collection, policy.schema)
@@ -644,9 +645,9 @@ fn check_prepared_search(policy: &Policy, query: &scim_edge::scim::query::Query,
     assert!(again.stripped().is_empty(), "{what}: second pass still strips {:?}", again.stripped());
     assert!(again.is_empty(), "{what}: second pass still normalises {:?}", again.kinds());
     // Under omni the search is sent as the equivalent GET: that query string must re-validate.
-    if policy.is_omni() {
+    if policy.contract == Contract::Omni {
         let mut get = query.clone();
-        policy.contract_query(&mut get);
+        policy.contract.query(policy.resource_type(), &mut get);
         let text = get.to_query_string();
         parse_query(&text, Method::Get, true, policy.schema)
             .unwrap_or_else(|e| panic!("{what}: the GET for the search ('{text}') does not re-validate: {}", e.detail));

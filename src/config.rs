@@ -11,12 +11,10 @@ use serde_json::{Map, Value};
 
 use crate::auth::{is_token68, TokenEntry, TokenSet};
 use crate::entra::EntraJwt;
-use crate::mapping::{retain_strings, Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
+use crate::mapping::{Entry, Mapping, Policy, Profile, SystemAttributes, PRIVILEGED};
 use crate::oauth::OAuth;
 use crate::ratelimit::{Pacing, RateLimit};
 use crate::route::ResourceType;
-use crate::scim::filter::resolve_attr;
-use crate::scim::schema::{Mutability, ResourceSchema, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
 use crate::scim::value::parse_json;
 use crate::upstream::{PublicBase, Upstream};
 
@@ -232,12 +230,12 @@ fn profile_of(root: &Fields) -> Profile {
     named.and_then(Profile::parse).unwrap_or(Profile::Omni)
 }
 
-/// Omni's published API limit: 60 requests per minute per API key.
-pub const OMNI_RATE_LIMIT: RateLimit = RateLimit { requests_per_minute: 60, burst: 60, pacing: Pacing::DEFAULT };
+pub use crate::omni::OMNI_RATE_LIMIT;
+pub(crate) use crate::text::comma_separated;
 
 fn rate_limit(root: &Fields, profile: Profile) -> Result<Option<RateLimit>, ConfigError> {
     let value = match root.get("rate_limit") {
-        None => return Ok((profile == Profile::Omni).then_some(OMNI_RATE_LIMIT)),
+        None => return Ok(profile.contract().default_rate_limit()),
         Some(Value::String(off)) if off == "off" => return Ok(None),
         Some(value) => value,
     };
@@ -310,80 +308,13 @@ fn policy(
             (string_list(&fields, "add")?, string_list(&fields, "remove")?)
         }
     };
-    let omni_prefix = format!("{OMNI_USER_ATTRIBUTE_URN}:");
-    let schema = match (profile, resource_type) {
-        (Profile::Omni, ResourceType::User) => {
-            let mut custom = Vec::new();
-            for (index, name) in add.iter().enumerate() {
-                if let Some(custom_name) = name.strip_prefix(&omni_prefix) {
-                    if custom_name.is_empty()
-                        || custom_name.len() > 128
-                        || !custom_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))
-                    {
-                        return Err(error(
-                            format!("mapping.{key}.add[{index}]"),
-                            "an Omni user attribute name is 1 to 128 of A-Z a-z 0-9 _ -",
-                        ));
-                    }
-                    custom.push(custom_name.to_string());
-                }
-            }
-            ResourceSchema::omni_users(&custom)
-        }
-        _ => ResourceSchema::for_type(resource_type),
-    };
-    let mut allowed = Policy::base(profile, resource_type);
-    for (index, name) in add.iter().enumerate() {
-        let field = format!("mapping.{key}.add[{index}]");
-        if profile == Profile::Omni && resource_type == ResourceType::Group {
-            return Err(error(&field, "Omni's SCIM API takes only displayName and members on groups"));
-        }
-        let attr = resolve_attr(schema, name)
-            .ok_or_else(|| error(&field, format!("unknown attribute for the {} profile", profile.as_str())))?;
-        if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
-            && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
-        {
-            return Err(error(&field, "an Omni system attribute is read-only and cannot be mapped"));
-        }
-        if attr.attribute.mutability == Mutability::ReadOnly || attr.target().mutability == Mutability::ReadOnly {
-            return Err(error(&field, "read-only: the upstream never receives it"));
-        }
-        if profile == Profile::Omni && attr.schema.is_some_and(|s| !attr.in_extension() && s.id == schema.core.id) {
-            let privilege = attr.attribute.name;
-            if PRIVILEGED.contains(&privilege) && !privileged.iter().any(|p| p == privilege) {
-                return Err(error(
-                    &field,
-                    "privilege-bearing: list it in mapping.allow_privileged as well to forward it",
-                ));
-            }
-        }
-        let canonical = attr.canonical();
-        if !allowed.contains(&canonical) {
-            allowed.push(canonical);
-        }
-    }
-    for (index, name) in remove.iter().enumerate() {
-        let field = format!("mapping.{key}.remove[{index}]");
-        let attr = resolve_attr(schema, name).ok_or_else(|| error(&field, "unknown attribute"))?;
-        if attr.target().required || (attr.sub_attribute.is_none() && attr.attribute.required) {
-            return Err(error(&field, "required by the schema: it cannot be unmapped"));
-        }
-        let canonical = attr.canonical();
-        if let Some(sub) = attr.sub_attribute {
-            // Unmapping one sub-attribute of a mapped attribute maps its other sub-attributes.
-            let top = attr.top_level();
-            if let Some(position) = allowed.iter().position(|a| *a == top) {
-                allowed.remove(position);
-                for other in attr.attribute.sub_attributes.iter().filter(|s| s.name != sub.name) {
-                    allowed.push(format!("{top}.{}", other.name));
-                }
-            }
-        }
-        let below = format!("{canonical}.");
-        retain_strings(&mut allowed, &mut |a| *a != canonical && !a.starts_with(&below));
-    }
-    let strips_nothing = profile == Profile::Rfc && remove.is_empty();
-    Ok(Policy::new(schema, profile, allowed, system, strips_nothing))
+    Policy::compile(resource_type, profile, system, privileged, &add, &remove).map_err(|e| {
+        let (list, index) = match e.entry {
+            Entry::Add(index) => ("add", index),
+            Entry::Remove(index) => ("remove", index),
+        };
+        error(format!("mapping.{key}.{list}[{index}]"), e.reason)
+    })
 }
 
 fn string_list(fields: &Fields, key: &str) -> Result<Vec<String>, ConfigError> {
@@ -398,19 +329,6 @@ fn string_list(fields: &Fields, key: &str) -> Result<Vec<String>, ConfigError> {
         strings.push(text.to_string());
     }
     Ok(strings)
-}
-
-/// `a, b, c`, as `items.join(", ")` writes it, without that generic code (this module uses only
-/// this one list format).
-pub(crate) fn comma_separated(items: &[&str]) -> String {
-    let mut list = String::new();
-    for (index, item) in items.iter().enumerate() {
-        if index > 0 {
-            list.push_str(", ");
-        }
-        list.push_str(item);
-    }
-    list
 }
 
 /// `/a/b` without a trailing slash, without query, fragment, dot segments or empty segments.

@@ -27,6 +27,7 @@ use crate::scim::schema::{
 };
 use crate::scim::value::{object, parse_json};
 use crate::scim_error::ScimError;
+use crate::text::comma_join;
 use crate::upstream::PublicBase;
 
 pub const SERVICE_PROVIDER_CONFIG_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
@@ -86,13 +87,7 @@ pub fn schema(mapping: &Mapping, public: &PublicBase, id: &str) -> Result<Value,
     match published.iter().find(|(_, schema)| schema.id.as_bytes().eq_ignore_ascii_case(&id)) {
         Some((policy, schema)) => Ok(schema_document(policy, schema, public)),
         None => {
-            let mut ids = String::new();
-            for (_, schema) in &published {
-                if !ids.is_empty() {
-                    ids.push_str(", ");
-                }
-                ids.push_str(schema.id);
-            }
+            let ids = comma_join(&mut published.iter().map(|(_, schema)| schema.id));
             Err(ScimError::new(404, format!("No such schema; this gateway publishes {ids}")))
         }
     }

@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::http::{status_class, Response};
-use crate::mapping::Projection;
 use crate::metrics::{Counter, Histogram};
 use crate::route::{resolve, scope, ResourceType, Route, Scope};
 use crate::scim::normalisation::Changes;
+use crate::scim::query::Projection;
 use crate::scim_error::ScimError;
 use crate::upstream::{relay, PublicBase, UpstreamCall, UpstreamFailure};
 

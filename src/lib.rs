@@ -21,16 +21,20 @@ pub mod dry_run;
 pub mod entra;
 pub mod environ;
 pub mod exchange;
+#[cfg(test)]
+mod fixtures;
 pub mod http;
 pub mod jwt;
 pub mod mapping;
 pub mod metrics;
 pub mod oauth;
+pub mod omni;
 pub mod ratelimit;
 pub mod retry_after;
 pub mod route;
 pub mod scim;
 pub mod scim_error;
+pub mod text;
 pub mod upstream;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown", not(test)))]

@@ -8,14 +8,15 @@
 
 use serde_json::{Map, Value};
 
+use crate::http::Method;
+use crate::omni::{self, Contract};
 use crate::route::ResourceType;
 use crate::scim::filter::{resolve_attr, Filter};
 use crate::scim::normalisation::Changes;
-use crate::scim::query::Query;
-use crate::scim::schema::{
-    AttrRef, Mutability, ResourceSchema, Schema, ENTERPRISE_USER, GROUP, OMNI_SYSTEM_ATTRIBUTES,
-    OMNI_USER_ATTRIBUTE_URN, USER,
-};
+use crate::scim::query::{retain, retain_strings, Query};
+use crate::scim::rules::AttributeRules;
+pub use crate::scim::rules::{stripped_name, Verdict, UNLISTED_CUSTOM};
+use crate::scim::schema::{AttrRef, Mutability, ResourceSchema, Schema, ENTERPRISE_USER, GROUP, USER};
 use crate::scim_error::{ScimError, ScimType};
 
 /// Attributes that grant privileges in the upstream: never forwarded under `omni` unless the
@@ -43,6 +44,14 @@ impl Profile {
             Profile::Rfc => "rfc",
         }
     }
+
+    /// The upstream contract the profile holds requests to.
+    pub fn contract(self) -> Contract {
+        match self {
+            Profile::Omni => Contract::Omni,
+            Profile::Rfc => Contract::Rfc,
+        }
+    }
 }
 
 /// What to do with an Omni system attribute a client tries to set.
@@ -52,19 +61,13 @@ pub enum SystemAttributes {
     Strip,
 }
 
-/// What happens to one attribute on its way upstream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Forward,
-    Strip,
-    Reject(ScimError),
-}
-
 /// The mapping of one resource type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub schema: &'static ResourceSchema,
     pub profile: Profile,
+    /// The upstream's contract beyond RFC 7644 (Omni's under the `omni` profile).
+    pub contract: Contract,
     /// Canonical paths: a top-level attribute (all its sub-attributes) or `attr.sub`.
     allowed: Vec<String>,
     system: SystemAttributes,
@@ -72,21 +75,11 @@ pub struct Policy {
     pub strips_nothing: bool,
 }
 
-/// Counter-safe name of a stripped attribute: its canonical path with `:` and `.` as `_`.
-pub fn stripped_name(canonical: &str) -> String {
-    let mut name = String::with_capacity(canonical.len());
-    for c in canonical.chars() {
-        name.push(if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' });
-    }
-    name
-}
-
-/// Name under which attributes of an open schema that the configuration does not list are
-/// counted: client-chosen names never become counter names.
-pub const UNLISTED_CUSTOM: &str = "custom_unlisted";
-
 impl Policy {
-    /// `base` and `add` are canonical paths resolved against `schema`; `remove` likewise.
+    /// A policy over `schema`: `allowed` holds the canonical paths (resolved against `schema`) that
+    /// may reach the upstream, after the profile's base, additions and removals
+    /// ([`Policy::compile`] works them out from the configuration); `system` says what happens to
+    /// Omni's read-only system attributes; `strips_nothing` when the mapping removes nothing.
     pub fn new(
         schema: &'static ResourceSchema,
         profile: Profile,
@@ -94,7 +87,7 @@ impl Policy {
         system: SystemAttributes,
         strips_nothing: bool,
     ) -> Self {
-        Policy { schema, profile, allowed, system, strips_nothing }
+        Policy { schema, profile, contract: profile.contract(), allowed, system, strips_nothing }
     }
 
     /// The `rfc` profile without removals: validation and normalisation only.
@@ -118,23 +111,21 @@ impl Policy {
             }
         }
         let mut allowed = Vec::new();
-        match (profile, resource_type) {
-            (Profile::Omni, ResourceType::User) => {
-                return vec!["userName".into(), "active".into(), "displayName".into()]
+        if let Some(fixed) = profile.contract().attributes(resource_type) {
+            for name in fixed {
+                allowed.push(name.to_string());
             }
-            (Profile::Omni, ResourceType::Group) => return vec!["displayName".into(), "members".into()],
-            (Profile::Rfc, ResourceType::User) => {
+            return allowed;
+        }
+        match resource_type {
+            ResourceType::User => {
                 push_writable(&mut allowed, &USER, false);
                 push_writable(&mut allowed, &ENTERPRISE_USER, true);
             }
-            (Profile::Rfc, ResourceType::Group) => push_writable(&mut allowed, &GROUP, false),
+            ResourceType::Group => push_writable(&mut allowed, &GROUP, false),
         }
         allowed.push("externalId".to_string());
         allowed
-    }
-
-    pub fn is_omni(&self) -> bool {
-        self.profile == Profile::Omni
     }
 
     pub fn resource_type(&self) -> ResourceType {
@@ -143,9 +134,7 @@ impl Policy {
 
     /// The verdict for an attribute (or sub-attribute) a request would send upstream.
     pub fn verdict(&self, attr: &AttrRef) -> Verdict {
-        if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
-            && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
-        {
+        if omni::is_system_attribute(attr) {
             return match self.system {
                 SystemAttributes::Strip => Verdict::Strip,
                 SystemAttributes::Reject => Verdict::Reject(ScimError::bad_request(
@@ -282,24 +271,6 @@ impl Policy {
         }
     }
 
-    /// Omni's contract for query parameters: `filter`, `startIndex`, `count`, and on groups
-    /// `excludedAttributes=members`. Attribute selection is left to the edge (the returned
-    /// [`Projection`]); sorting, which Omni's API does not offer, is dropped.
-    pub fn contract_query(&self, query: &mut Query) -> Projection {
-        if !self.is_omni() {
-            return Projection::default();
-        }
-        query.sort_by = None;
-        query.sort_order = None;
-        let attributes = std::mem::take(&mut query.attributes);
-        let mut excluded = std::mem::take(&mut query.excluded_attributes);
-        if self.resource_type() == ResourceType::Group && excluded.iter().any(|e| e == "members") {
-            retain_strings(&mut excluded, &mut |e| e != "members");
-            query.excluded_attributes = vec!["members".to_string()];
-        }
-        Projection { attributes, excluded }
-    }
-
     /// Strips a response body: a resource, or each resource of a ListResponse, keeps `id`,
     /// `schemas`, `meta` and its mapped attributes; `schemas` keeps the URNs still in use.
     pub fn strip_response(&self, body: &mut Value) {
@@ -374,68 +345,138 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Compiles the mapping of one resource type: the profile's attributes, plus `add`, minus
+    /// `remove` (attribute paths as the configuration lists them). `privileged` lists the
+    /// privilege-bearing attributes the configuration allows.
+    pub fn compile(
+        resource_type: ResourceType,
+        profile: Profile,
+        system: SystemAttributes,
+        privileged: &[String],
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Policy, MappingError> {
+        let contract = profile.contract();
+        let schema = contract
+            .schema(resource_type, add)
+            .map_err(|(index, reason)| MappingError::at(Entry::Add(index), reason))?;
+        let mut allowed = Policy::base(profile, resource_type);
+        for (index, name) in add.iter().enumerate() {
+            let field = Entry::Add(index);
+            if let Some(reason) = contract.refuses_additions(resource_type) {
+                return Err(MappingError::at(field, reason));
+            }
+            let attr = resolve_attr(schema, name).ok_or_else(|| {
+                MappingError::at(field, format!("unknown attribute for the {} profile", profile.as_str()))
+            })?;
+            if omni::is_system_attribute(&attr) {
+                return Err(MappingError::at(field, "an Omni system attribute is read-only and cannot be mapped"));
+            }
+            if attr.attribute.mutability == Mutability::ReadOnly || attr.target().mutability == Mutability::ReadOnly {
+                return Err(MappingError::at(field, "read-only: the upstream never receives it"));
+            }
+            if contract.guards_privileges()
+                && attr.schema.is_some_and(|s| !attr.in_extension() && s.id == schema.core.id)
+            {
+                let privilege = attr.attribute.name;
+                if PRIVILEGED.contains(&privilege) && !privileged.iter().any(|p| p == privilege) {
+                    return Err(MappingError::at(
+                        field,
+                        "privilege-bearing: list it in mapping.allow_privileged as well to forward it",
+                    ));
+                }
+            }
+            let canonical = attr.canonical();
+            if !allowed.contains(&canonical) {
+                allowed.push(canonical);
+            }
+        }
+        for (index, name) in remove.iter().enumerate() {
+            let field = Entry::Remove(index);
+            let attr = resolve_attr(schema, name).ok_or_else(|| MappingError::at(field, "unknown attribute"))?;
+            if attr.target().required || (attr.sub_attribute.is_none() && attr.attribute.required) {
+                return Err(MappingError::at(field, "required by the schema: it cannot be unmapped"));
+            }
+            let canonical = attr.canonical();
+            if let Some(sub) = attr.sub_attribute {
+                // Unmapping one sub-attribute of a mapped attribute maps its other sub-attributes.
+                let top = attr.top_level();
+                if let Some(position) = allowed.iter().position(|a| *a == top) {
+                    allowed.remove(position);
+                    for other in attr.attribute.sub_attributes.iter().filter(|s| s.name != sub.name) {
+                        allowed.push(format!("{top}.{}", other.name));
+                    }
+                }
+            }
+            let below = format!("{canonical}.");
+            retain_strings(&mut allowed, &mut |a| *a != canonical && !a.starts_with(&below));
+        }
+        let strips_nothing = profile == Profile::Rfc && remove.is_empty();
+        Ok(Policy::new(schema, profile, allowed, system, strips_nothing))
+    }
+}
+
+/// Which entry of a mapping's lists an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Add(usize),
+    Remove(usize),
+}
+
+/// Why an entry of `add` or `remove` cannot be mapped; the configuration names the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappingError {
+    pub entry: Entry,
+    pub reason: String,
+}
+
+impl MappingError {
+    fn at(entry: Entry, reason: impl Into<String>) -> MappingError {
+        MappingError { entry, reason: reason.into() }
+    }
+}
+
+impl AttributeRules for Policy {
+    fn schema(&self) -> &'static ResourceSchema {
+        self.schema
+    }
+
+    fn strips_nothing(&self) -> bool {
+        self.strips_nothing
+    }
+
+    fn verdict(&self, attr: &AttrRef) -> Verdict {
+        Policy::verdict(self, attr)
+    }
+
+    fn strip_sub_attributes(&self, attr: &AttrRef, value: &mut Value, changes: &mut Changes) {
+        Policy::strip_sub_attributes(self, attr, value, changes)
+    }
+
+    fn restrict_query(&self, query: &mut Query, changes: &mut Changes) -> bool {
+        Policy::restrict_query(self, query, changes)
+    }
+
+    fn resource_contract(
+        &self,
+        method: Method,
+        core: &mut Map<String, Value>,
+        declared: &mut Vec<&'static str>,
+        extensions: &[(&'static Schema, Map<String, Value>)],
+    ) -> Result<(), ScimError> {
+        self.contract.resource(self.schema, method, core, declared, extensions)
+    }
+
+    fn patch_contract(&self, operations: Vec<Value>) -> Result<Vec<Value>, ScimError> {
+        self.contract.patch(self.resource_type(), operations)
+    }
+}
+
 enum Truth {
     Always,
     Never,
     Depends(Filter),
-}
-
-/// Attribute selection (RFC 7644 §3.4.2.5) the edge applies to the response itself, because the
-/// upstream's contract takes no such parameter.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Projection {
-    attributes: Vec<String>,
-    excluded: Vec<String>,
-}
-
-impl Projection {
-    pub fn is_empty(&self) -> bool {
-        self.attributes.is_empty() && self.excluded.is_empty()
-    }
-
-    /// Applies the selection to a resource, or to each resource of a ListResponse. `id`,
-    /// `schemas` and `meta` are always returned; selection is by top-level attribute, and an
-    /// excluded sub-attribute is removed from its attribute.
-    pub fn apply(&self, body: &mut Value) {
-        match body.get_mut("Resources") {
-            Some(Value::Array(resources)) => resources.iter_mut().for_each(|r| self.apply_one(r)),
-            _ => self.apply_one(body),
-        }
-    }
-
-    fn apply_one(&self, resource: &mut Value) {
-        let Value::Object(map) = resource else {
-            return;
-        };
-        let top = |path: &str| -> String {
-            match path.rsplit_once(':') {
-                Some((urn, _)) => urn.to_ascii_lowercase(),
-                None => path.split('.').next().unwrap_or_default().to_ascii_lowercase(),
-            }
-        };
-        if !self.attributes.is_empty() {
-            let mut wanted = Vec::with_capacity(self.attributes.len());
-            for attribute in &self.attributes {
-                wanted.push(top(attribute));
-            }
-            retain(map, &mut |key, _| {
-                matches!(key.as_str(), "id" | "schemas" | "meta") || wanted.contains(&key.to_ascii_lowercase())
-            });
-        }
-        for path in &self.excluded {
-            match path.split_once('.').filter(|_| !path.contains(':')) {
-                Some((name, sub)) => {
-                    if let Some(Value::Object(inner)) = map.get_mut(name) {
-                        inner.remove(sub);
-                    }
-                }
-                None => {
-                    let name = top(path);
-                    retain(map, &mut |key, _| key.to_ascii_lowercase() != name || key == "id");
-                }
-            }
-        }
-    }
 }
 
 /// The mappings of both resource types.
@@ -472,17 +513,6 @@ impl Mapping {
         );
         Mapping { users, groups }
     }
-}
-
-/// `Map::retain` behind one instantiation: each closure passed to `retain` directly would get its
-/// own copy of the B-tree's removal code.
-fn retain(map: &mut Map<String, Value>, keep: &mut dyn FnMut(&String, &mut Value) -> bool) {
-    map.retain(|name, value| keep(name, value));
-}
-
-/// `Vec::retain` on strings behind one instantiation, for the same reason as [`retain`].
-pub(crate) fn retain_strings(list: &mut Vec<String>, keep: &mut dyn FnMut(&String) -> bool) {
-    list.retain(|item| keep(item));
 }
 
 #[cfg(test)]

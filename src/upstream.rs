@@ -9,8 +9,9 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::http::{is_scim_json, Response, SCIM_MEDIA_TYPE};
-use crate::mapping::{Policy, Projection};
+use crate::mapping::Policy;
 use crate::route::{is_resource_id, ResourceType, Route};
+use crate::scim::query::Projection;
 use crate::scim::value::parse_json;
 use crate::scim_error::{shown_within, ScimError, ScimType, ERROR_SCHEMA};
 

@@ -20,12 +20,7 @@ pub(super) fn shape_headers(config: &Config, host: &dyn Host, mut route: Route) 
     let mut changes = Changes::default();
     if route.endpoint == Endpoint::Search(None) {
         let mapping = &config.mapping;
-        if mapping.users.is_omni() {
-            return Err(ScimError::new(
-                501,
-                format!("/{} is not part of Omni's SCIM API, which this gateway forwards to", route.endpoint.label()),
-            ));
-        }
+        mapping.users.contract.root_search(route.endpoint.label())?;
         // Its answer mixes resource types, each stripped by its own mapping: rather than trust
         // each resource to say what it is, a root search is not served when either strips.
         if !(mapping.users.strips_nothing && mapping.groups.strips_nothing) {
@@ -108,7 +103,7 @@ pub(super) fn canonical_query(
     if !policy.restrict_query(&mut query, changes) {
         return Ok((None, Projection::default()));
     }
-    let projection = policy.contract_query(&mut query);
+    let projection = policy.contract.query(policy.resource_type(), &mut query);
     query.cap_count();
     let canonical = query.to_query_string();
     if canonical != route.query {
@@ -155,10 +150,10 @@ pub(super) fn prepare_body(
             let Some((mut query, policy)) = prepare_search(&policies, body, changes)? else {
                 return Ok(Planned::Answer(empty_list()));
             };
-            if policy.is_omni() {
+            if policy.contract.search_as_get() {
                 // Omni's API has no .search: the same query as the GET it is equivalent to
                 // (RFC 7644 §3.4.3).
-                *projection = policy.contract_query(&mut query);
+                *projection = policy.contract.query(policy.resource_type(), &mut query);
                 route.method = Method::Get;
                 route.endpoint = Endpoint::Collection(policy.resource_type());
                 route.query = query.to_query_string();

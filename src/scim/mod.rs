@@ -8,5 +8,6 @@ pub mod normalisation;
 pub mod patch;
 pub mod query;
 pub mod resource;
+pub mod rules;
 pub mod search;
 pub mod value;

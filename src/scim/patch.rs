@@ -6,12 +6,11 @@ use serde_json::{Map, Value};
 
 use super::filter::{parse_patch_path, resolve_attr, PatchPath};
 use super::normalisation::{Changes, Normalisation};
-use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, OMNI_USER_ATTRIBUTE_URN, PATCH_OP_URN};
+use super::rules::{stripped_name, AttributeRules, Verdict, UNLISTED_CUSTOM};
+use super::schema::{AttrRef, Mutability, ResourceSchema, Schema, PATCH_OP_URN};
 use super::value::{
     check_attribute, check_single, invalid_syntax, invalid_value, object, parse_object, shown, take_message_schema,
 };
-use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
-use crate::route::ResourceType;
 use crate::scim_error::{ScimError, ScimType};
 
 /// Most operations accepted in one PatchOp. Entra sends a handful; a group sync batches member
@@ -38,7 +37,11 @@ impl Op {
 /// Validates and normalises a PatchOp body, and applies the mapping: operations on unmapped
 /// attributes are dropped. `None` when no operation is left: RFC 7644 §3.5.2 lets the edge answer
 /// such a PATCH itself (204), since nothing would change.
-pub fn prepare_patch(policy: &Policy, body: &[u8], changes: &mut Changes) -> Result<Option<Value>, ScimError> {
+pub fn prepare_patch(
+    rules: &dyn AttributeRules,
+    body: &[u8],
+    changes: &mut Changes,
+) -> Result<Option<Value>, ScimError> {
     let mut document = parse_object(body)?;
     take_message_schema(&mut document, PATCH_OP_URN)?;
     let mut operations = None;
@@ -62,14 +65,12 @@ pub fn prepare_patch(policy: &Policy, body: &[u8], changes: &mut Changes) -> Res
     }
     let mut prepared = Vec::with_capacity(operations.len());
     for (index, operation) in operations.into_iter().enumerate() {
-        prepare_operation(policy, index, operation, &mut prepared, changes)?;
+        prepare_operation(rules, index, operation, &mut prepared, changes)?;
     }
     if prepared.len() > MAX_OPERATIONS {
         return Err(invalid_value(format!("More than {MAX_OPERATIONS} operations in one PatchOp")));
     }
-    if policy.is_omni() {
-        prepared = omni_contract(policy, prepared)?;
-    }
+    prepared = rules.patch_contract(prepared)?;
     if prepared.is_empty() {
         return Ok(None);
     }
@@ -91,8 +92,8 @@ fn unlisted_custom(schema: &ResourceSchema, path: &str) -> bool {
 }
 
 /// Applies the mapping's verdict on an attribute an operation would send: `Ok(true)` to keep it.
-fn admitted(policy: &Policy, attr: &AttrRef, changes: &mut Changes) -> Result<bool, ScimError> {
-    match policy.verdict(attr) {
+fn admitted(rules: &dyn AttributeRules, attr: &AttrRef, changes: &mut Changes) -> Result<bool, ScimError> {
+    match rules.verdict(attr) {
         Verdict::Forward => Ok(true),
         Verdict::Strip => {
             changes.strip(stripped_name(&attr.canonical()));
@@ -102,73 +103,8 @@ fn admitted(policy: &Policy, attr: &AttrRef, changes: &mut Changes) -> Result<bo
     }
 }
 
-/// Omni's SCIM contract (its OpenAPI document) for PATCH: every user operation carries a `value`
-/// (a removed Omni user attribute is replaced with `null`, other removals cannot be expressed);
-/// group operations take the four shapes the contract lists: `replace` of `displayName`, `add`
-/// and `replace` of `members`, and `remove` of one member by `members[value eq "<id>"]`.
-fn omni_contract(policy: &Policy, operations: Vec<Value>) -> Result<Vec<Value>, ScimError> {
-    let mut shaped = Vec::with_capacity(operations.len());
-    for mut operation in operations {
-        let op = operation.get("op").and_then(Value::as_str).unwrap_or_default().to_string();
-        let path = operation.get("path").and_then(Value::as_str).map(str::to_string);
-        // Taken out rather than cloned; an operation forwarded as it is gets it back.
-        let value = operation.as_object_mut().and_then(|fields| fields.remove("value"));
-        match (policy.resource_type(), op.as_str(), path, value) {
-            (ResourceType::User, "remove", Some(path), _) => {
-                if path.starts_with(OMNI_USER_ATTRIBUTE_URN) {
-                    shaped.push(object(&mut [("op", "replace".into()), ("path", path.into()), ("value", Value::Null)]));
-                } else {
-                    return Err(invalid_value(format!(
-                        "Omni's SCIM API takes a value in every user operation: '{}' cannot be removed, replace it instead",
-                        shown(&path)
-                    )));
-                }
-            }
-            (ResourceType::User, _, _, value) => shaped.push(with_value(operation, value)),
-            (ResourceType::Group, "remove", Some(path), value) if path.starts_with("members[value eq ") => {
-                shaped.push(with_value(operation, value))
-            }
-            (ResourceType::Group, "remove", Some(path), _) => {
-                return Err(invalid_value(format!(
-                    "Omni's SCIM API removes group members one at a time (members[value eq \"<id>\"]): '{}' cannot be removed",
-                    shown(&path)
-                )))
-            }
-            (ResourceType::Group, "add" | "replace", Some(path), Some(value)) if path == "members" => {
-                shaped.push(object(&mut [("op", op.into()), ("path", "members".into()), ("value", value)]));
-            }
-            (ResourceType::Group, "add" | "replace", Some(path), Some(value)) if path == "displayName" => {
-                shaped.push(replace_display_name(value));
-            }
-            (ResourceType::Group, "add" | "replace", None, Some(Value::Object(attributes))) => {
-                for (name, value) in attributes {
-                    match name.as_str() {
-                        "displayName" => shaped.push(replace_display_name(value)),
-                        _ => shaped.push(object(&mut [("op", op.as_str().into()), ("path", name.into()), ("value", value)])),
-                    }
-                }
-            }
-            (ResourceType::Group, _, path, _) => {
-                return Err(invalid_value(format!(
-                    "Omni's SCIM API cannot apply this group operation ({op} {})",
-                    path.as_deref().map_or("without a path".to_string(), shown)
-                )))
-            }
-        }
-    }
-    Ok(shaped)
-}
-
-/// `operation` with the `value` [`omni_contract`] took out of it put back.
-fn with_value(mut operation: Value, value: Option<Value>) -> Value {
-    if let (Value::Object(fields), Some(value)) = (&mut operation, value) {
-        fields.insert("value".to_string(), value);
-    }
-    operation
-}
-
 fn prepare_operation(
-    policy: &Policy,
+    rules: &dyn AttributeRules,
     index: usize,
     operation: Value,
     out: &mut Vec<Value>,
@@ -207,11 +143,11 @@ fn prepare_operation(
         }
         None => return Err(invalid_syntax(format!("{at}.op is required: add, remove or replace"))),
     };
-    let schema = policy.schema;
+    let schema = rules.schema();
     let path = match path {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => match schema.extension(&text) {
-            Some(extension) => return whole_extension(policy, &at, op, extension, value, out, changes),
+            Some(extension) => return whole_extension(rules, &at, op, extension, value, out, changes),
             None if unlisted_custom(schema, &text) => {
                 changes.strip(UNLISTED_CUSTOM.to_string());
                 return Ok(());
@@ -225,7 +161,7 @@ fn prepare_operation(
             PatchPath::Attr(attr) => *attr,
             PatchPath::Value { attr, sub_attribute, .. } => AttrRef { sub_attribute: *sub_attribute, ..*attr },
         };
-        if path.target().mutability != Mutability::ReadOnly && !admitted(policy, &target, changes)? {
+        if path.target().mutability != Mutability::ReadOnly && !admitted(rules, &target, changes)? {
             return Ok(());
         }
     }
@@ -253,7 +189,7 @@ fn prepare_operation(
                     PatchPath::Attr(attr) | PatchPath::Value { attr, sub_attribute: None, .. }
                         if attr.sub_attribute.is_none() =>
                     {
-                        policy.strip_sub_attributes(attr, &mut value, changes);
+                        rules.strip_sub_attributes(attr, &mut value, changes);
                     }
                     _ => {}
                 }
@@ -268,7 +204,7 @@ fn prepare_operation(
             }
             Ok(())
         }
-        (_, None, Some(value)) => pathless(policy, &at, op, value, out, changes),
+        (_, None, Some(value)) => pathless(rules, &at, op, value, out, changes),
     }
 }
 
@@ -332,14 +268,14 @@ fn null_value(at: &str, op: Op, path: PatchPath, out: &mut Vec<Value>, changes: 
 /// Entra puts dotted (`name.givenName`) and URN-qualified keys in it, which are not attribute names
 /// of the resource; each becomes an operation with that path.
 fn pathless(
-    policy: &Policy,
+    rules: &dyn AttributeRules,
     at: &str,
     op: Op,
     value: Value,
     out: &mut Vec<Value>,
     changes: &mut Changes,
 ) -> Result<(), ScimError> {
-    let schema = policy.schema;
+    let schema = rules.schema();
     let Value::Object(attributes) = value else {
         return Err(invalid_value(format!("{at}: a {} without a path needs an object of attributes", op.as_str())));
     };
@@ -383,13 +319,13 @@ fn pathless(
             changes.note(Normalisation::AttributeCase);
         }
         writable(at, &PatchPath::Attr(found))?;
-        if !admitted(policy, &found, changes)? {
+        if !admitted(rules, &found, changes)? {
             continue;
         }
         if value.is_null() {
             null_value(at, op, PatchPath::Attr(found), out, changes)?;
         } else if let Some(mut value) = check_attribute(found.attribute, value, name, changes)? {
-            policy.strip_sub_attributes(&found, &mut value, changes);
+            rules.strip_sub_attributes(&found, &mut value, changes);
             if kept.insert(name.to_string(), value).is_some() {
                 return Err(invalid_syntax(format!("{at}: attribute '{name}' appears more than once")));
             }
@@ -401,7 +337,7 @@ fn pathless(
     for (found, value) in split {
         let path = PatchPath::Attr(found);
         writable(at, &path)?;
-        if !admitted(policy, &found, changes)? {
+        if !admitted(rules, &found, changes)? {
             continue;
         }
         if value.is_null() {
@@ -424,7 +360,7 @@ fn pathless(
 /// scim2-tester send it): `add`/`replace` of an object of its attributes is the pathless form
 /// `{"<urn>": {...}}`; `remove` removes every attribute of the extension.
 fn whole_extension(
-    policy: &Policy,
+    rules: &dyn AttributeRules,
     at: &str,
     op: Op,
     extension: &'static Schema,
@@ -433,13 +369,13 @@ fn whole_extension(
     changes: &mut Changes,
 ) -> Result<(), ScimError> {
     if op == Op::Remove {
-        if policy.strips_nothing {
+        if rules.strips_nothing() {
             out.push(remove_op(extension.id.to_string()));
         } else {
             // Removing a whole extension under a mapping: remove each mapped attribute of it.
             for attribute in extension.attributes {
                 let attr = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
-                if matches!(policy.verdict(&attr), Verdict::Forward) {
+                if matches!(rules.verdict(&attr), Verdict::Forward) {
                     out.push(remove_op(attr.canonical()));
                 }
             }
@@ -450,7 +386,7 @@ fn whole_extension(
         Some(Value::Object(attributes)) => {
             let mut wrapped = Map::new();
             wrapped.insert(extension.id.to_string(), Value::Object(attributes));
-            pathless(policy, at, op, Value::Object(wrapped), out, changes)
+            pathless(rules, at, op, Value::Object(wrapped), out, changes)
         }
         _ => Err(invalid_value(format!("{at}: the value for '{}' must be an object of its attributes", extension.id))),
     }
@@ -458,10 +394,6 @@ fn whole_extension(
 
 fn remove_op(path: String) -> Value {
     object(&mut [("op", "remove".into()), ("path", path.into())])
-}
-
-fn replace_display_name(value: Value) -> Value {
-    object(&mut [("op", "replace".into()), ("value", object(&mut [("displayName", value)]))])
 }
 
 fn unknown(at: &str, name: &str) -> ScimError {

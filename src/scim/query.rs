@@ -3,6 +3,7 @@
 //! string.
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::{Map, Value};
 
 use crate::http::Method;
 use crate::scim::filter::{parse_filter, resolve_attr, Filter};
@@ -258,6 +259,79 @@ impl Query {
         }
         query
     }
+}
+
+/// Attribute selection (RFC 7644 §3.4.2.5) the edge applies to the response itself, because the
+/// upstream's contract takes no such parameter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Projection {
+    attributes: Vec<String>,
+    excluded: Vec<String>,
+}
+
+impl Projection {
+    pub fn new(attributes: Vec<String>, excluded: Vec<String>) -> Projection {
+        Projection { attributes, excluded }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
+    /// Applies the selection to a resource, or to each resource of a ListResponse. `id`,
+    /// `schemas` and `meta` are always returned; selection is by top-level attribute, and an
+    /// excluded sub-attribute is removed from its attribute.
+    pub fn apply(&self, body: &mut Value) {
+        match body.get_mut("Resources") {
+            Some(Value::Array(resources)) => resources.iter_mut().for_each(|r| self.apply_one(r)),
+            _ => self.apply_one(body),
+        }
+    }
+
+    fn apply_one(&self, resource: &mut Value) {
+        let Value::Object(map) = resource else {
+            return;
+        };
+        let top = |path: &str| -> String {
+            match path.rsplit_once(':') {
+                Some((urn, _)) => urn.to_ascii_lowercase(),
+                None => path.split('.').next().unwrap_or_default().to_ascii_lowercase(),
+            }
+        };
+        if !self.attributes.is_empty() {
+            let mut wanted = Vec::with_capacity(self.attributes.len());
+            for attribute in &self.attributes {
+                wanted.push(top(attribute));
+            }
+            retain(map, &mut |key, _| {
+                matches!(key.as_str(), "id" | "schemas" | "meta") || wanted.contains(&key.to_ascii_lowercase())
+            });
+        }
+        for path in &self.excluded {
+            match path.split_once('.').filter(|_| !path.contains(':')) {
+                Some((name, sub)) => {
+                    if let Some(Value::Object(inner)) = map.get_mut(name) {
+                        inner.remove(sub);
+                    }
+                }
+                None => {
+                    let name = top(path);
+                    retain(map, &mut |key, _| key.to_ascii_lowercase() != name || key == "id");
+                }
+            }
+        }
+    }
+}
+
+/// `Map::retain` behind one instantiation: each closure passed to `retain` directly would get its
+/// own copy of the B-tree's removal code.
+pub(crate) fn retain(map: &mut Map<String, Value>, keep: &mut dyn FnMut(&String, &mut Value) -> bool) {
+    map.retain(|name, value| keep(name, value));
+}
+
+/// `Vec::retain` on strings behind one instantiation, for the same reason as [`retain`].
+pub(crate) fn retain_strings(list: &mut Vec<String>, keep: &mut dyn FnMut(&String) -> bool) {
+    list.retain(|item| keep(item));
 }
 
 #[cfg(test)]

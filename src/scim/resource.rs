@@ -9,25 +9,25 @@
 use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
+use super::rules::{stripped_name, AttributeRules, Verdict, UNLISTED_CUSTOM};
 use super::schema::{AttrRef, Mutability, ResourceSchema, Schema};
 use super::value::{check_attribute, invalid_syntax, invalid_value, object, parse_object, shown};
 use crate::http::Method;
-use crate::mapping::{stripped_name, Policy, Verdict, UNLISTED_CUSTOM};
-use crate::route::ResourceType;
 use crate::scim_error::{ScimError, ScimType};
+use crate::text::comma_join;
 
 /// Schema URNs Entra adds that are not SCIM schemas; dropped from `schemas`.
 const FOREIGN_SCHEMAS: &[&str] = &["http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"];
 
 /// Validates and normalises a POST or PUT body. `resource_id` is the id in the URL of a PUT.
 pub fn prepare_resource(
-    policy: &Policy,
+    rules: &dyn AttributeRules,
     method: Method,
     resource_id: Option<&str>,
     body: &[u8],
     changes: &mut Changes,
 ) -> Result<Value, ScimError> {
-    let schema = policy.schema;
+    let schema = rules.schema();
     let document = parse_object(body)?;
     let mut declared: Option<Vec<&'static str>> = None;
     let mut core = Map::new();
@@ -53,7 +53,7 @@ pub fn prepare_resource(
                     changes.note(Normalisation::ForeignSchemaDropped);
                     continue;
                 }
-                put_extension_attribute(policy, &mut extensions, extension, &name, value, changes)?;
+                put_extension_attribute(rules, &mut extensions, extension, &name, value, changes)?;
             }
             continue;
         }
@@ -61,13 +61,13 @@ pub fn prepare_resource(
             Some((Some(extension), name)) if !std::ptr::eq(extension, schema.core) => {
                 // Entra's flat form: `"urn:...:enterprise:2.0:User:employeeNumber": "42"`.
                 changes.note(Normalisation::FlatExtension);
-                put_extension_attribute(policy, &mut extensions, extension, name, value, changes)?;
+                put_extension_attribute(rules, &mut extensions, extension, name, value, changes)?;
             }
             Some((Some(_core), name)) => {
                 changes.note(Normalisation::AttributeCase);
-                put_core_attribute(policy, &mut core, method, resource_id, name, value, changes)?;
+                put_core_attribute(rules, &mut core, method, resource_id, name, value, changes)?;
             }
-            Some((None, name)) => put_core_attribute(policy, &mut core, method, resource_id, name, value, changes)?,
+            Some((None, name)) => put_core_attribute(rules, &mut core, method, resource_id, name, value, changes)?,
             None => return Err(invalid_value(format!("Unknown attribute '{}'", shown(&key)))),
         }
     }
@@ -81,9 +81,7 @@ pub fn prepare_resource(
         }
     }
 
-    if policy.is_omni() {
-        omni_contract(policy, method, &mut core, &mut declared, &extensions)?;
-    }
+    rules.resource_contract(method, &mut core, &mut declared, &extensions)?;
     let mut document = Map::new();
     for (extension, attributes) in extensions {
         if attributes.is_empty() {
@@ -98,47 +96,6 @@ pub fn prepare_resource(
     document.insert("schemas".to_string(), Value::from(declared));
     document.extend(core);
     Ok(Value::Object(document))
-}
-
-/// Omni's SCIM contract (its OpenAPI document) for what survives the mapping: a user is created
-/// with a `displayName` and an email `userName`; `schemas` lists only the schemas in use; a group
-/// replaced with PUT lists its `members`, each with `display` and `value`.
-fn omni_contract(
-    policy: &Policy,
-    method: Method,
-    core: &mut Map<String, Value>,
-    declared: &mut Vec<&'static str>,
-    extensions: &[(&'static Schema, Map<String, Value>)],
-) -> Result<(), ScimError> {
-    declared.retain(|urn| {
-        *urn == policy.schema.core.id || extensions.iter().any(|(s, attrs)| s.id == *urn && !attrs.is_empty())
-    });
-    match policy.resource_type() {
-        ResourceType::User => {
-            if core.get("userName").and_then(Value::as_str).is_some_and(|name| !name.contains('@')) {
-                return Err(invalid_value("Omni user names are email addresses: 'userName' must be one"));
-            }
-            if method == Method::Post && !core.contains_key("displayName") {
-                return Err(invalid_value(
-                    "Omni requires 'displayName' to create a user: keep displayName in the Entra attribute mapping",
-                ));
-            }
-        }
-        ResourceType::Group => {
-            if method == Method::Put {
-                let members = core.entry("members").or_insert_with(|| Value::Array(Vec::new()));
-                let complete = members
-                    .as_array()
-                    .is_some_and(|m| m.iter().all(|m| m.get("display").is_some() && m.get("value").is_some()));
-                if !complete {
-                    return Err(invalid_value(
-                        "Omni requires 'display' and 'value' for every member when a group is replaced with PUT",
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The `schemas` list: the endpoint's core schema must be there; known extensions are kept,
@@ -159,13 +116,7 @@ fn schemas(schema: &ResourceSchema, value: Value, changes: &mut Changes) -> Resu
         } else if FOREIGN_SCHEMAS.iter().any(|f| f.eq_ignore_ascii_case(&urn)) {
             changes.note(Normalisation::ForeignSchemaDropped);
         } else {
-            let mut accepted = String::new();
-            for id in schema.schema_ids() {
-                if !accepted.is_empty() {
-                    accepted.push_str(", ");
-                }
-                accepted.push_str(id);
-            }
+            let accepted = comma_join(&mut schema.schema_ids());
             return Err(invalid_value(format!(
                 "Unknown schema in 'schemas'; a {} accepts {accepted}",
                 schema.core.id.rsplit(':').next().unwrap_or_default(),
@@ -179,7 +130,7 @@ fn schemas(schema: &ResourceSchema, value: Value, changes: &mut Changes) -> Resu
 }
 
 fn put_core_attribute(
-    policy: &Policy,
+    rules: &dyn AttributeRules,
     core: &mut Map<String, Value>,
     method: Method,
     resource_id: Option<&str>,
@@ -187,7 +138,7 @@ fn put_core_attribute(
     value: Value,
     changes: &mut Changes,
 ) -> Result<(), ScimError> {
-    let Some(found) = policy.schema.core_attribute(name) else {
+    let Some(found) = rules.schema().core_attribute(name) else {
         return Err(invalid_value(format!("Unknown attribute '{}'", shown(name))));
     };
     let attribute = found.attribute;
@@ -211,7 +162,7 @@ fn put_core_attribute(
     }
     // The mapping's verdict comes before the value's check: an attribute that is stripped never
     // reaches the upstream, so the shape a client sends it in cannot fail the request.
-    match policy.verdict(&found) {
+    match rules.verdict(&found) {
         Verdict::Reject(error) => return Err(error),
         Verdict::Strip => {
             changes.strip(stripped_name(attribute.name));
@@ -222,7 +173,7 @@ fn put_core_attribute(
     let Some(mut value) = check_attribute(attribute, value, attribute.name, changes)? else {
         return Ok(());
     };
-    policy.strip_sub_attributes(&found, &mut value, changes);
+    rules.strip_sub_attributes(&found, &mut value, changes);
     if core.insert(attribute.name.to_string(), value).is_some() {
         return Err(invalid_syntax(format!("Attribute '{}' appears more than once", attribute.name)));
     }
@@ -230,7 +181,7 @@ fn put_core_attribute(
 }
 
 fn put_extension_attribute(
-    policy: &Policy,
+    rules: &dyn AttributeRules,
     extensions: &mut Vec<(&'static Schema, Map<String, Value>)>,
     extension: &'static Schema,
     name: &str,
@@ -267,7 +218,7 @@ fn put_extension_attribute(
     }
     // As for core attributes: the verdict first, so a stripped attribute's shape cannot fail.
     let found = AttrRef { schema: Some(extension), attribute, sub_attribute: None };
-    match policy.verdict(&found) {
+    match rules.verdict(&found) {
         Verdict::Reject(error) => return Err(error),
         Verdict::Strip => {
             changes.strip(stripped_name(&path));
@@ -278,7 +229,7 @@ fn put_extension_attribute(
     let Some(mut value) = check_attribute(attribute, value, &path, changes)? else {
         return Ok(());
     };
-    policy.strip_sub_attributes(&found, &mut value, changes);
+    rules.strip_sub_attributes(&found, &mut value, changes);
     let index = match extensions.iter().position(|(s, _)| std::ptr::eq(*s, extension)) {
         Some(index) => index,
         None => {

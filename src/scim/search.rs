@@ -6,9 +6,9 @@ use serde_json::{Map, Value};
 
 use super::normalisation::{Changes, Normalisation};
 use super::query::{parse_query, Query};
+use super::rules::AttributeRules;
 use super::value::{invalid_syntax, invalid_value, parse_object, take_message_schema};
 use crate::http::Method;
-use crate::mapping::Policy;
 use crate::scim_error::ScimError;
 
 pub const SEARCH_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -20,11 +20,11 @@ const MEMBERS: &[&str] = &["filter", "startIndex", "count", "sortBy", "sortOrder
 /// them (`/.search`: the policies in order; the first whose schema resolves every attribute
 /// applies), and restricts it to the mapping. `None` when it can match nothing the upstream stores;
 /// otherwise the query and the policy that applies.
-pub fn prepare_search<'p>(
-    policies: &[&'p Policy],
+pub fn prepare_search<'p, P: AttributeRules>(
+    policies: &[&'p P],
     body: &[u8],
     changes: &mut Changes,
-) -> Result<Option<(Query, &'p Policy)>, ScimError> {
+) -> Result<Option<(Query, &'p P)>, ScimError> {
     let mut document = parse_object(body)?;
     take_message_schema(&mut document, SEARCH_REQUEST_URN)?;
     // `member=value` pairs joined by `&` (each pair is non-empty).
@@ -65,7 +65,7 @@ pub fn prepare_search<'p>(
     }
     let mut first_error = None;
     for policy in policies {
-        match parse_query(&raw, Method::Get, true, policy.schema) {
+        match parse_query(&raw, Method::Get, true, policy.schema()) {
             Ok(mut parsed) => {
                 if !policy.restrict_query(&mut parsed, changes) {
                     return Ok(None);
@@ -112,6 +112,7 @@ pub fn search_request(query: &Query) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::rfc_rules;
     use crate::route::ResourceType;
     use crate::scim_error::ScimType;
     use serde_json::json;
@@ -119,7 +120,7 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn search(resource_type: Option<ResourceType>, body: Value) -> Result<Value, ScimError> {
-        let (users, groups) = (Policy::rfc(ResourceType::User), Policy::rfc(ResourceType::Group));
+        let (users, groups) = (rfc_rules(ResourceType::User), rfc_rules(ResourceType::Group));
         let policies = match resource_type {
             Some(ResourceType::User) => vec![&users],
             Some(ResourceType::Group) => vec![&groups],

@@ -10,7 +10,8 @@ use scim_edge::config::Config;
 use scim_edge::dry_run::{self, DryRequest, Trace, UpstreamAnswer};
 use scim_edge::mapping::{stripped_name, Policy, Profile, PRIVILEGED, UNLISTED_CUSTOM};
 use scim_edge::route::ResourceType;
-use scim_edge::scim::schema::{AttrRef, OMNI_SYSTEM_ATTRIBUTES, OMNI_USER_ATTRIBUTE_URN};
+use scim_edge::scim::schema::{AttrRef, OMNI_USER_ATTRIBUTE_URN};
+use scim_edge::text::comma_join;
 
 use crate::cli::ExplainArgs;
 use crate::source::load;
@@ -194,14 +195,12 @@ impl Explainer {
                 return (canonical, format!("mapping.{key}.remove[{index}] unmaps it"));
             }
         }
-        if attr.schema.is_some_and(|s| s.id == OMNI_USER_ATTRIBUTE_URN)
-            && OMNI_SYSTEM_ATTRIBUTES.contains(&attr.attribute.name)
-        {
+        if scim_edge::omni::is_system_attribute(&attr) {
             return (canonical, "an Omni system attribute (read-only in Omni), stripped because mapping.omni_system_attributes is \"strip\"".into());
         }
         let reason = match policy.profile {
             Profile::Omni => {
-                let base = Policy::base(Profile::Omni, resource_type).join(", ");
+                let base = comma_join(&mut Policy::base(Profile::Omni, resource_type).iter().map(String::as_str));
                 let privileged = if PRIVILEGED.contains(&attr.attribute.name) && !attr.in_extension() {
                     format!(
                         " (privilege-bearing: it also needs \"{}\" in mapping.allow_privileged)",

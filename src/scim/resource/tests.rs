@@ -1,5 +1,7 @@
 use super::*;
+use crate::fixtures::rfc_rules;
 use crate::route::ResourceType;
+use crate::scim::rules::AttributeRules;
 use serde_json::json;
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -11,21 +13,21 @@ const GROUP: &str = include_str!("../../../tests/fixtures/rfc7643/group.json");
 const ENTRA_CREATE_USER: &str = include_str!("../../../tests/fixtures/entra/create-user.json");
 const ENTRA_CREATE_GROUP: &str = include_str!("../../../tests/fixtures/entra/create-group.json");
 
-fn users() -> &'static Policy {
-    Box::leak(Box::new(Policy::rfc(ResourceType::User)))
+fn users() -> &'static dyn AttributeRules {
+    Box::leak(Box::new(rfc_rules(ResourceType::User)))
 }
 
-fn groups() -> &'static Policy {
-    Box::leak(Box::new(Policy::rfc(ResourceType::Group)))
+fn groups() -> &'static dyn AttributeRules {
+    Box::leak(Box::new(rfc_rules(ResourceType::Group)))
 }
 
-fn prepare(schema: &Policy, body: &Value) -> (Result<Value, ScimError>, Changes) {
+fn prepare(schema: &dyn AttributeRules, body: &Value) -> (Result<Value, ScimError>, Changes) {
     let mut changes = Changes::default();
     let result = prepare_resource(schema, Method::Post, None, body.to_string().as_bytes(), &mut changes);
     (result, changes)
 }
 
-fn refusal(schema: &Policy, body: Value) -> ScimError {
+fn refusal(schema: &dyn AttributeRules, body: Value) -> ScimError {
     prepare(schema, &body).0.unwrap_err()
 }
 
