@@ -146,8 +146,11 @@ bench: build venv
 
 # The pipeline micro-benchmark twice: natively (criterion, allocations) and compiled to
 # wasm32-wasip1 under Node's V8 with TurboFan only, as Envoy runs the filter (no host calls).
+# The native run in its own target directory and without fat LTO: Cargo also builds the operator's
+# command for a benchmark, and that link failed beside the release build's artefacts under fat LTO
+# (rust-lld: undefined serde_json symbols). The wasm run keeps the release profile, as the filter.
 microbench: toolchain
-	cargo bench --bench pipeline
+	CARGO_PROFILE_BENCH_LTO=false cargo bench --target-dir target/microbench --bench pipeline
 	@wasm=$$(cargo bench --quiet --no-run --target wasm32-wasip1 --bench pipeline --message-format=json \
 	    | python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable")][-1])'); \
 	  echo "pipeline under V8 (node --no-liftoff): $$wasm"; \

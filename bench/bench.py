@@ -140,6 +140,10 @@ def render(kind: str, listen: int, admin: int, upstream: int) -> dict:
         wasm = stack.wasm_filter(config)
         wasm["name"] = wasm["root_id"] = wasm["vm_config"]["vm_id"] = "minimal_filter"
         wasm["vm_config"]["code"]["local"]["filename"] = str(MINIMAL_WASM)
+        # scim-edge's capability list is not the minimal filter's (it reads headers one by one
+        # with proxy_get_header_map_value): restricted, Envoy answers InternalFailure and the
+        # SDK's wrapper panics on it. (b) runs without a list, as a user's first filter would.
+        wasm.pop("capability_restriction_config", None)
         plugin = plugin_c()
         digest = plugin["tokens"][0]["sha256"]
         wasm["configuration"]["value"] = "\n".join([
