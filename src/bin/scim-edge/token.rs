@@ -6,6 +6,9 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use scim_edge::auth::sha256_hex;
+// Base64url without padding (RFC 4648 §5): token68 characters (RFC 6750 §2.1), safe in any
+// header or form field; the filter's own codec.
+use scim_edge::base64url::url as base64url;
 
 use crate::cli::{ClientNewArgs, KeyNewArgs, TokenNewArgs};
 
@@ -159,20 +162,6 @@ fn random_bytes() -> Result<[u8; TOKEN_BYTES], String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .map_err(|e| format!("cannot read the system's random source /dev/urandom ({e})"))?;
     Ok(bytes)
-}
-
-/// Base64url without padding (RFC 4648 §5): token68 characters (RFC 6750 §2.1), safe in any
-/// header or form field.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
